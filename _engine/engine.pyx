@@ -1,0 +1,476 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""dropsvc._engine: the compiled core of limited-drop.
+
+One writer handle behind a C-level critical section, a bounded pool of
+reader handles, every hot statement prepared once, the purchase decided in
+C with the GIL released. See SPEC sections 4 and 5.
+"""
+
+from libc.stdlib cimport calloc, free
+from libc.string cimport memcmp, strncpy
+from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC, CLOCK_REALTIME
+from cpython.pythread cimport PyThread_get_thread_ident
+
+from includes.sqlite3 cimport *
+from includes.pthread cimport *
+
+import base64
+import hashlib
+import hmac
+import os
+
+include "errors.pxi"
+include "schema.pxi"
+include "connection.pxi"
+include "values.pxi"
+include "writer.pxi"
+include "purchase.pxi"
+include "readers.pxi"
+include "transaction.pxi"
+
+SQLITE_VERSION = sqlite3_libversion().decode()
+SYNCHRONOUS_MODES = ("NORMAL", "FULL")
+MAX_QUANTITY = 100
+MAX_USER_ID_LENGTH = 128
+MAX_IDEMPOTENCY_KEY_LENGTH = 128
+_PUBLIC_REF_ID_BYTES = 6
+_PUBLIC_REF_MAC_BYTES = 10
+
+
+cdef class Result:
+    """What a purchase or a cancel came to: an outcome name and the order, if any."""
+    cdef readonly str outcome
+    cdef readonly object order
+
+    def __init__(self, str outcome, order=None):
+        self.outcome = outcome
+        self.order = order
+
+    @property
+    def ok(self):
+        return self.outcome == "ok"
+
+    def __repr__(self):
+        return "Result(%r, %r)" % (self.outcome, self.order)
+
+
+cdef class Core:
+    """The engine's compiled core; ``dropsvc.Engine`` adds the cold paths."""
+    cdef Writer *_writer
+    cdef ReaderPool _pool
+    cdef bint _pool_initialised
+    cdef bint _closed
+    cdef unsigned long _write_owner
+    cdef dict _tx_statements
+    cdef bytes _ref_key
+    cdef readonly str path
+    cdef readonly str synchronous
+    cdef readonly long long order_code_offset
+
+    def __cinit__(self):
+        self._writer = <Writer *>calloc(1, sizeof(Writer))
+        if self._writer == NULL:
+            raise MemoryError()
+        pthread_mutex_init(&self._writer.lock, NULL)
+        self._closed = True
+
+    def __init__(self, path, *, int readers=4, str synchronous="NORMAL", bint migrate=True,
+                 long long mmap_size=256 * 1024 * 1024, long long cache_kib=64 * 1024):
+        synchronous = synchronous.upper()
+        if synchronous not in SYNCHRONOUS_MODES:
+            raise ValueError("synchronous must be NORMAL or FULL, not %r" % synchronous)
+        if not 1 <= readers <= 64:
+            raise ValueError("readers must be between 1 and 64")
+        self.path = os.fsdecode(path)
+        self.synchronous = synchronous
+        self._tx_statements = {}
+        cdef bytes bpath = os.fsencode(path)
+        self._writer.db = open_connection(bpath, False, synchronous, mmap_size, cache_kib)
+        self._closed = False
+        try:
+            self._migrate(migrate)
+            self._load_settings()
+            self._prepare_writer()
+            self._open_readers(bpath, readers, synchronous, mmap_size, cache_kib)
+        except BaseException:
+            self.close()
+            raise
+
+    def __dealloc__(self):
+        self._close_handles()
+        if self._writer != NULL:
+            pthread_mutex_destroy(&self._writer.lock)
+            free(self._writer)
+            self._writer = NULL
+        if self._pool_initialised:
+            pthread_mutex_destroy(&self._pool.lock)
+            pthread_cond_destroy(&self._pool.available)
+            free(self._pool.readers)
+            free(self._pool.idle)
+
+    # -- opening ---------------------------------------------------------
+
+    cdef _migrate(self, bint apply):
+        cdef sqlite3 *db = self._writer.db
+        version = query_scalar(db, "PRAGMA user_version")
+        if version > SCHEMA_VERSION:
+            raise MigrationError("%s has schema version %d; this engine knows up to %d"
+                                 % (self.path, version, SCHEMA_VERSION))
+        if version == SCHEMA_VERSION:
+            return
+        if not apply:
+            raise MigrationError("%s has schema version %d, the engine needs %d: run `dropsvc migrate`"
+                                 % (self.path, version, SCHEMA_VERSION))
+        exec_script(db, b"BEGIN IMMEDIATE")
+        try:
+            # another process may have migrated while we waited for the lock
+            version = query_scalar(db, "PRAGMA user_version")
+            for index in range(version, SCHEMA_VERSION):
+                exec_script(db, MIGRATIONS[index].encode())
+                if index == 0:
+                    for key, value in _new_settings().items():
+                        tx_execute(db, self._tx_statement("INSERT INTO settings (key, value) VALUES (?, ?)"),
+                                   (key, value))
+            exec_script(db, b"PRAGMA user_version = %d" % SCHEMA_VERSION)
+            exec_script(db, b"COMMIT")
+        except BaseException:
+            exec_script(db, b"ROLLBACK")
+            raise
+
+    cdef _load_settings(self):
+        rows = tx_execute(self._writer.db, self._tx_statement("SELECT key, value FROM settings"), ())
+        settings = {row["key"]: row["value"] for row in rows}
+        self._ref_key = bytes.fromhex(settings["public_ref_key"])
+        self.order_code_offset = int(settings["order_code_offset"])
+
+    cdef _prepare_writer(self):
+        cdef sqlite3 *db = self._writer.db
+        cdef sqlite3_stmt **slots[10]
+        slots[0] = &self._writer.begin
+        slots[1] = &self._writer.commit
+        slots[2] = &self._writer.rollback
+        slots[3] = &self._writer.find_idempotent
+        slots[4] = &self._writer.load_drop
+        slots[5] = &self._writer.load_holding
+        slots[6] = &self._writer.take_stock
+        slots[7] = &self._writer.insert_order
+        slots[8] = &self._writer.add_holding
+        for index, sql in enumerate(WRITER_STATEMENTS):
+            slots[index][0] = prepare(db, sql, True)
+
+    cdef _open_readers(self, bytes path, int count, str synchronous, long long mmap_size,
+                       long long cache_kib):
+        cdef Reader *reader
+        pthread_mutex_init(&self._pool.lock, NULL)
+        pthread_cond_init(&self._pool.available, NULL)
+        self._pool.readers = <Reader *>calloc(count, sizeof(Reader))
+        self._pool.idle = <Reader **>calloc(count, sizeof(Reader *))
+        self._pool_initialised = True
+        if self._pool.readers == NULL or self._pool.idle == NULL:
+            raise MemoryError()
+        self._pool.size = count
+        for index in range(count):
+            reader = &self._pool.readers[index]
+            reader.db = open_connection(path, True, synchronous, mmap_size, cache_kib)
+            reader.get_drop = prepare(reader.db, READER_STATEMENTS[0], True)
+            reader.list_drops = prepare(reader.db, READER_STATEMENTS[1], True)
+            reader.get_order = prepare(reader.db, READER_STATEMENTS[2], True)
+            self._pool.idle[index] = reader
+            self._pool.idle_count += 1
+
+    # -- closing ---------------------------------------------------------
+
+    def close(self):
+        """Close every handle; waits for calls in flight. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        with nogil:
+            writer_lock(self._writer)
+        try:
+            self._close_handles()
+        finally:
+            with nogil:
+                writer_unlock(self._writer)
+
+    cdef void _close_handles(self) noexcept:
+        cdef Writer *w = self._writer
+        cdef Reader *reader
+        cdef int taken = 0
+        cdef int index
+        for statement in self._tx_statements.values() if self._tx_statements else ():
+            (<Statement>statement).finalize()
+        self._tx_statements = {}
+        if w != NULL and w.db != NULL:
+            sqlite3_finalize(w.begin)
+            sqlite3_finalize(w.commit)
+            sqlite3_finalize(w.rollback)
+            sqlite3_finalize(w.find_idempotent)
+            sqlite3_finalize(w.load_drop)
+            sqlite3_finalize(w.load_holding)
+            sqlite3_finalize(w.take_stock)
+            sqlite3_finalize(w.insert_order)
+            sqlite3_finalize(w.add_holding)
+            sqlite3_close_v2(w.db)
+            w.db = NULL
+        if not self._pool_initialised:
+            return
+        # take every reader back (waiting for those in use), close them, and
+        # hand closed ones back so a late caller finds db == NULL, not a hang
+        while taken < self._pool.size:
+            with nogil:
+                reader = pool_acquire(&self._pool)
+            if reader.db != NULL:
+                sqlite3_finalize(reader.get_drop)
+                sqlite3_finalize(reader.list_drops)
+                sqlite3_finalize(reader.get_order)
+                sqlite3_close_v2(reader.db)
+                reader.db = NULL
+            taken += 1
+        for index in range(self._pool.size):
+            pool_release(&self._pool, &self._pool.readers[index])
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+        return False
+
+    @property
+    def closed(self):
+        return self._closed
+
+    # -- the hot path ----------------------------------------------------
+
+    def purchase(self, long long drop_id, str user_id, long long quantity=1, idempotency_key=None):
+        """Decide one purchase (SPEC 5). Returns a Result; raises only on storage failure."""
+        cdef PurchaseRequest q
+        cdef PurchaseReply r
+        cdef bytes user_bytes, key_bytes, hash_bytes
+        if not 1 <= quantity <= MAX_QUANTITY:
+            raise ValueError("quantity must be an integer from 1 to %d" % MAX_QUANTITY)
+        if not 0 < len(user_id) <= MAX_USER_ID_LENGTH:
+            raise ValueError("user_id must be 1 to %d characters" % MAX_USER_ID_LENGTH)
+        self._enter_write()
+        user_bytes = user_id.encode("utf-8")
+        q.drop_id = drop_id
+        q.user_id = user_bytes
+        q.user_id_len = len(user_bytes)
+        q.quantity = quantity
+        q.idempotency_key = NULL
+        q.idempotency_key_len = 0
+        q.request_hash = NULL
+        q.request_hash_len = 0
+        if idempotency_key is not None:
+            if not isinstance(idempotency_key, str) or not 0 < len(idempotency_key) <= MAX_IDEMPOTENCY_KEY_LENGTH:
+                raise ValueError("idempotency_key must be 1 to %d characters" % MAX_IDEMPOTENCY_KEY_LENGTH)
+            key_bytes = (<str>idempotency_key).encode("utf-8")
+            hash_bytes = request_hash(user_id, quantity).encode("ascii")
+            q.idempotency_key = key_bytes
+            q.idempotency_key_len = len(key_bytes)
+            q.request_hash = hash_bytes
+            q.request_hash_len = len(hash_bytes)
+        r.outcome = OUTCOME_OK
+        r.order_id = 0
+        r.error.rc = SQLITE_OK
+        r.error.message[0] = 0
+        with nogil:
+            run_purchase(self._writer, &q, &r)
+        if r.error.rc != SQLITE_OK:
+            if r.error.rc == SQLITE_MISUSE and self._closed:
+                raise EngineClosedError("the engine is closed")
+            raise_error(&r.error)
+        if r.outcome == OUTCOME_OK:
+            order_id = r.order_id
+            return Result("ok", {
+                "id": order_id,
+                "public_ref": self.public_ref(order_id),
+                "order_code": self.order_code_offset + order_id,
+                "drop_id": drop_id,
+                "user_id": user_id,
+                "quantity": quantity,
+                "amount": r.amount,
+                "status": "reserved",
+                "payment_link_id": None,
+                "checkout_url": None,
+                "created_at": r.created_at,
+                "expires_at": r.expires_at,
+                "paid_at": None,
+            })
+        if r.outcome == OUTCOME_DUPLICATE:
+            # the earlier order as it is now (it may have been paid or cancelled since)
+            return Result("duplicate", self.get_order_by_id(r.order_id))
+        return Result(OUTCOME_NAMES[r.outcome], None)
+
+    cdef inline int _enter_write(self) except -1:
+        if self._closed:
+            raise EngineClosedError("the engine is closed")
+        if self._write_owner == PyThread_get_thread_ident():
+            raise RuntimeError("this thread is inside Engine.write(): call tx.execute instead")
+        return 0
+
+    # -- reads -----------------------------------------------------------
+
+    cdef Reader *_acquire_reader(self) except NULL:
+        cdef Reader *reader
+        if self._closed:
+            raise EngineClosedError("the engine is closed")
+        with nogil:
+            reader = pool_acquire(&self._pool)
+        if reader.db == NULL:
+            pool_release(&self._pool, reader)
+            raise EngineClosedError("the engine is closed")
+        return reader
+
+    cdef _release_reader(self, Reader *reader):
+        with nogil:
+            pool_release(&self._pool, reader)
+
+    cdef list _read_prepared(self, Reader *reader, sqlite3_stmt *stmt, object params):
+        try:
+            return run_statement(reader.db, stmt, params)
+        finally:
+            self._release_reader(reader)
+
+    def get_drop(self, long long drop_id):
+        """The drop's row as a dict, or None."""
+        cdef Reader *reader = self._acquire_reader()
+        rows = self._read_prepared(reader, reader.get_drop, (drop_id,))
+        return rows[0] if rows else None
+
+    def list_drops(self):
+        """Every drop, by start time."""
+        cdef Reader *reader = self._acquire_reader()
+        return self._read_prepared(reader, reader.list_drops, ())
+
+    def get_order_by_id(self, long long order_id):
+        """The order as a dict (with public_ref and order_code), or None."""
+        cdef Reader *reader = self._acquire_reader()
+        rows = self._read_prepared(reader, reader.get_order, (order_id,))
+        if not rows:
+            return None
+        order = rows[0]
+        order["public_ref"] = self.public_ref(order_id)
+        order["order_code"] = self.order_code_offset + order_id
+        return order
+
+    def read(self, str sql, params=()):
+        """Run one read-only statement on a reader; rows as dicts."""
+        cdef Reader *reader = self._acquire_reader()
+        cdef sqlite3_stmt *stmt = NULL
+        try:
+            stmt = prepare(reader.db, sql, False)
+            if not sqlite3_stmt_readonly(stmt):
+                raise ValueError("read() runs read-only statements; use write() for %r" % sql)
+            return run_statement(reader.db, stmt, params)
+        finally:
+            sqlite3_finalize(stmt)
+            self._release_reader(reader)
+
+    # -- the cold write path ---------------------------------------------
+
+    def write(self, fn):
+        """Run fn(tx) in one write transaction under the critical section.
+
+        Commits when fn returns (its value is returned), rolls back when it
+        raises. ``tx.execute(sql, params)`` returns rows as dicts.
+        """
+        cdef ErrorInfo err
+        cdef Writer *w = self._writer
+        cdef WriteTx tx
+        cdef int rc
+        self._enter_write()
+        err.rc = SQLITE_OK
+        err.message[0] = 0
+        with nogil:
+            writer_lock(w)
+        try:
+            if w.db == NULL:
+                raise EngineClosedError("the engine is closed")
+            with nogil:
+                rc = writer_begin(w, &err)
+            if rc != SQLITE_OK:
+                raise_error(&err)
+            self._write_owner = PyThread_get_thread_ident()
+            tx = WriteTx.__new__(WriteTx)
+            tx._core = self
+            try:
+                result = fn(tx)
+                if sqlite3_get_autocommit(w.db):
+                    raise MisuseError("the transaction was ended inside write()", SQLITE_MISUSE)
+            except BaseException:
+                with nogil:
+                    writer_rollback(w)
+                raise
+            finally:
+                tx._core = None
+                self._write_owner = 0
+            with nogil:
+                rc = writer_commit(w, &err)
+            if rc != SQLITE_OK:
+                raise_error(&err)
+            return result
+        finally:
+            with nogil:
+                writer_unlock(w)
+
+    cdef Statement _tx_statement(self, str sql):
+        cdef Statement statement = self._tx_statements.get(sql)
+        if statement is None:
+            if len(self._tx_statements) >= 128:
+                oldest = next(iter(self._tx_statements))
+                (<Statement>self._tx_statements.pop(oldest)).finalize()
+            statement = Statement.__new__(Statement)
+            statement.stmt = prepare(self._writer.db, sql, True)
+            self._tx_statements[sql] = statement
+        return statement
+
+    # -- identities ------------------------------------------------------
+
+    def public_ref(self, long long order_id):
+        """The shopper-facing id: the order id and a keyed MAC of it, base32."""
+        raw = order_id.to_bytes(_PUBLIC_REF_ID_BYTES, "big")
+        mac = hashlib.blake2b(raw, key=self._ref_key, digest_size=_PUBLIC_REF_MAC_BYTES).digest()
+        return base64.b32encode(raw + mac).decode("ascii").rstrip("=").lower()
+
+    def order_id_from_ref(self, public_ref):
+        """The order id inside a public_ref, or None when it is not one of ours."""
+        if not isinstance(public_ref, str) or len(public_ref) != 26:
+            return None
+        try:
+            data = base64.b32decode(public_ref.upper() + "======")
+        except (ValueError, TypeError):
+            return None
+        raw = data[:_PUBLIC_REF_ID_BYTES]
+        mac = hashlib.blake2b(raw, key=self._ref_key, digest_size=_PUBLIC_REF_MAC_BYTES).digest()
+        if not hmac.compare_digest(mac, data[_PUBLIC_REF_ID_BYTES:]):
+            return None
+        return int.from_bytes(raw, "big")
+
+    # -- introspection ---------------------------------------------------
+
+    @property
+    def schema_version(self):
+        return SCHEMA_VERSION
+
+    def counters(self):
+        """A snapshot of the engine's counters (for /metrics)."""
+        cdef Counters snapshot
+        with nogil:
+            writer_lock(self._writer)
+            snapshot = self._writer.counters
+            writer_unlock(self._writer)
+        return {
+            "purchases": {OUTCOME_NAMES[i]: snapshot.outcomes[i] for i in range(N_OUTCOMES)},
+            "transactions": snapshot.transactions,
+            "rollbacks": snapshot.rollbacks,
+            "lock_wait_us": snapshot.lock_wait_us,
+            "commit_us": snapshot.commit_us,
+            "storage_errors": snapshot.storage_errors,
+        }
+
+
+def request_hash(str user_id, long long quantity):
+    """SPEC 5: SHA-256 over the request's user_id and quantity, hex."""
+    return hashlib.sha256(b"%s\x00%d" % (user_id.encode("utf-8"), quantity)).hexdigest()

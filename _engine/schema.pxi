@@ -1,0 +1,83 @@
+# The data model (SPEC 3) as forward-only migrations keyed on PRAGMA
+# user_version. Migration N brings a file from version N-1 to N; a file
+# newer than the last one here is refused (MigrationError).
+
+ORDER_STATUSES = ("reserved", "paid", "expired", "cancelled", "refund_required")
+EVENT_ACTIONS = ("paid", "duplicate", "amount_mismatch", "refund_required", "unknown_order")
+
+MIGRATIONS = (
+    # 1: the whole model of SPEC 3.
+    """
+    CREATE TABLE drops (
+        id              INTEGER PRIMARY KEY,
+        slug            TEXT NOT NULL UNIQUE,
+        name            TEXT NOT NULL,
+        description     TEXT NOT NULL DEFAULT '',
+        image_url       TEXT NOT NULL DEFAULT '',
+        price           INTEGER NOT NULL CHECK (price >= 0),
+        currency        TEXT NOT NULL DEFAULT 'VND',
+        total_stock     INTEGER NOT NULL,
+        sold            INTEGER NOT NULL DEFAULT 0,
+        per_user_limit  INTEGER NOT NULL DEFAULT 1 CHECK (per_user_limit >= 1),
+        hold_seconds    INTEGER NOT NULL DEFAULT 600 CHECK (hold_seconds >= 1),
+        starts_at       INTEGER NOT NULL,
+        ends_at         INTEGER,
+        created_at      INTEGER NOT NULL,
+        CHECK (sold >= 0 AND sold <= total_stock),
+        CHECK (ends_at IS NULL OR ends_at > starts_at)
+    );
+    CREATE TABLE orders (
+        id               INTEGER PRIMARY KEY,
+        drop_id          INTEGER NOT NULL REFERENCES drops(id),
+        user_id          TEXT NOT NULL,
+        quantity         INTEGER NOT NULL CHECK (quantity >= 1),
+        amount           INTEGER NOT NULL CHECK (amount >= 0),
+        status           TEXT NOT NULL CHECK (status IN
+                           ('reserved', 'paid', 'expired', 'cancelled', 'refund_required')),
+        idempotency_key  TEXT,
+        request_hash     TEXT,
+        payment_link_id  TEXT,
+        checkout_url     TEXT,
+        created_at       INTEGER NOT NULL,
+        expires_at       INTEGER NOT NULL,
+        paid_at          INTEGER
+    );
+    CREATE UNIQUE INDEX orders_idempotency ON orders (drop_id, idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+    CREATE TABLE holdings (
+        drop_id   INTEGER NOT NULL REFERENCES drops(id),
+        user_id   TEXT NOT NULL,
+        quantity  INTEGER NOT NULL CHECK (quantity >= 0),
+        PRIMARY KEY (drop_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE settings (
+        key    TEXT PRIMARY KEY,
+        value  TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE payment_events (
+        id           INTEGER PRIMARY KEY,
+        order_code   INTEGER NOT NULL,
+        reference    TEXT NOT NULL,
+        order_id     INTEGER,
+        action       TEXT NOT NULL CHECK (action IN
+                       ('paid', 'duplicate', 'amount_mismatch', 'refund_required', 'unknown_order')),
+        payload      TEXT NOT NULL,
+        received_at  INTEGER NOT NULL,
+        UNIQUE (order_code, reference)
+    );
+    """,
+)
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def _new_settings():
+    """Secrets and offsets made once, when the schema is created (SPEC 3)."""
+    import secrets
+    return {
+        # key of the keyed MAC that makes public_ref unguessable
+        "public_ref_key": secrets.token_hex(32),
+        # orderCode = offset + orders.id; a random multiple of 10^9 below
+        # 9*10^15 so a new or restored database never reuses a PayOS orderCode
+        "order_code_offset": str(secrets.randbelow(9_000_000) * 1_000_000_000),
+    }

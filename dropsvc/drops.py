@@ -1,0 +1,181 @@
+"""Drops: the fields a merchant sets, their validation, and how a drop looks to a shopper."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from typing import Any
+
+SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
+MAX_PRICE = 10**12  # VND, no minor unit
+MAX_STOCK = 10**9
+MAX_PER_USER_LIMIT = 100
+MAX_HOLD_SECONDS = 7 * 24 * 3600
+MAX_TIME_MS = 10**14  # ~ year 5138: anything later is a unit mistake (seconds vs ms)
+
+REQUIRED_FIELDS = ("slug", "name", "price", "total_stock")
+OPTIONAL_FIELDS = ("description", "image_url", "currency", "per_user_limit", "hold_seconds",
+                   "starts_at", "ends_at")
+EDITABLE_FIELDS = ("slug", "name", "description", "image_url", "price", "total_stock",
+                   "per_user_limit", "hold_seconds", "starts_at", "ends_at")
+
+
+class DropError(ValueError):
+    """A drop change that cannot be made; ``code`` is the API's error code."""
+
+    code = "invalid_drop"
+    status = 422
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class InvalidDropField(DropError):
+    code = "invalid_field"
+
+
+class DropConflict(DropError):
+    """The change clashes with what the database holds (a taken slug, stock below sold)."""
+
+    code = "conflict"
+    status = 409
+
+    def __init__(self, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(message, field)
+        self.code = code
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _integer(field: str, value: Any, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidDropField(f"{field} must be an integer", field)
+    if not low <= value <= high:
+        raise InvalidDropField(f"{field} must be from {low} to {high}", field)
+    return value
+
+
+def _text(field: str, value: Any, low: int, high: int) -> str:
+    if not isinstance(value, str):
+        raise InvalidDropField(f"{field} must be a string", field)
+    if not low <= len(value) <= high:
+        raise InvalidDropField(f"{field} must be {low} to {high} characters", field)
+    return value
+
+
+def _check_field(field: str, value: Any) -> Any:
+    if field == "slug":
+        slug = _text(field, value, 1, 64)
+        if not SLUG_PATTERN.match(slug):
+            raise InvalidDropField("slug must be lower-case letters, digits and inner dashes", field)
+        return slug
+    if field == "name":
+        name = _text(field, value, 1, 200)
+        if not name.strip():
+            raise InvalidDropField("name must not be blank", field)
+        return name
+    if field == "description":
+        return _text(field, value, 0, 5000)
+    if field == "image_url":
+        url = _text(field, value, 0, 2000)
+        if url and not url.startswith(("https://", "http://", "/")):
+            raise InvalidDropField("image_url must be an http(s) URL or a path", field)
+        return url
+    if field == "currency":
+        if value != "VND":
+            raise InvalidDropField("currency must be VND (PayOS settles in VND only)", field)
+        return value
+    if field == "price":
+        return _integer(field, value, 0, MAX_PRICE)
+    if field == "total_stock":
+        return _integer(field, value, 0, MAX_STOCK)
+    if field == "per_user_limit":
+        return _integer(field, value, 1, MAX_PER_USER_LIMIT)
+    if field == "hold_seconds":
+        return _integer(field, value, 1, MAX_HOLD_SECONDS)
+    if field == "starts_at":
+        return _integer(field, value, 0, MAX_TIME_MS)
+    if field == "ends_at":
+        return None if value is None else _integer(field, value, 0, MAX_TIME_MS)
+    raise InvalidDropField(f"unknown field {field!r}", field)
+
+
+def validate_new_drop(fields: dict[str, Any], now: int | None = None) -> dict[str, Any]:
+    """The complete row for a new drop, defaults filled in (SPEC 3), or InvalidDropField."""
+    for field in REQUIRED_FIELDS:
+        if field not in fields:
+            raise InvalidDropField(f"{field} is required", field)
+    unknown = set(fields) - set(REQUIRED_FIELDS) - set(OPTIONAL_FIELDS)
+    if unknown:
+        field = sorted(unknown)[0]
+        raise InvalidDropField(f"unknown field {field!r}", field)
+    now = now_ms() if now is None else now
+    row = {"description": "", "image_url": "", "currency": "VND", "per_user_limit": 1,
+           "hold_seconds": 600, "starts_at": now, "ends_at": None}
+    for field, value in fields.items():
+        row[field] = _check_field(field, value)
+    if row["total_stock"] < 1:
+        raise InvalidDropField("total_stock must be at least 1", "total_stock")
+    _check_window(row)
+    row["sold"] = 0
+    row["created_at"] = now
+    return row
+
+
+def validate_drop_changes(changes: dict[str, Any]) -> dict[str, Any]:
+    """Checked values for a PATCH; the cross-field checks need the stored row (merge_drop_changes)."""
+    if not changes:
+        raise InvalidDropField("nothing to change")
+    checked = {}
+    for field, value in changes.items():
+        if field not in EDITABLE_FIELDS:
+            raise InvalidDropField(f"{field!r} cannot be changed", field)
+        checked[field] = _check_field(field, value)
+    return checked
+
+
+def merge_drop_changes(stored: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """The drop after changes, or DropConflict/InvalidDropField when it would be unsound."""
+    merged = {**stored, **changes}
+    if merged["total_stock"] < stored["sold"]:
+        raise DropConflict("stock_below_sold",
+                           f"total_stock cannot go below the {stored['sold']} units already sold",
+                           "total_stock")
+    _check_window(merged)
+    return merged
+
+
+def _check_window(row: dict[str, Any]) -> None:
+    if row["ends_at"] is not None and row["ends_at"] <= row["starts_at"]:
+        raise InvalidDropField("ends_at must be after starts_at", "ends_at")
+
+
+def drop_status(row: dict[str, Any], now: int) -> str:
+    """upcoming | live | sold_out | ended, as a shopper would read it now."""
+    if row["ends_at"] is not None and now >= row["ends_at"]:
+        return "ended"
+    if now < row["starts_at"]:
+        return "upcoming"
+    if row["sold"] >= row["total_stock"]:
+        return "sold_out"
+    return "live"
+
+
+def present_drop(row: dict[str, Any], now: int | None = None) -> dict[str, Any]:
+    """The drop as the API shows it: the row plus remaining and status."""
+    now = now_ms() if now is None else now
+    drop = dict(row)
+    drop["remaining"] = row["total_stock"] - row["sold"]
+    drop["status"] = drop_status(row, now)
+    return drop
+
+
+def drop_etag(drop: dict[str, Any]) -> str:
+    """A strong ETag over the presented drop (the row and its status)."""
+    text = "|".join(f"{key}={drop[key]}" for key in sorted(drop))
+    return '"' + hashlib.blake2b(text.encode(), digest_size=12).hexdigest() + '"'

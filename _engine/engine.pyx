@@ -435,18 +435,18 @@ cdef class Core:
         return base64.b32encode(raw + mac).decode("ascii").rstrip("=").lower()
 
     def order_id_from_ref(self, public_ref):
-        """The order id inside a public_ref, or None when it is not one of ours."""
-        if not isinstance(public_ref, str) or len(public_ref) != 26:
+        """The order id inside a public_ref, or None when it is not one we made."""
+        if not isinstance(public_ref, str) or len(public_ref) != 26 or not public_ref.isascii():
             return None
         try:
-            data = base64.b32decode(public_ref.upper() + "======")
-        except (ValueError, TypeError):
+            raw = base64.b32decode(public_ref.upper() + "======")[:_PUBLIC_REF_ID_BYTES]
+        except ValueError:
             return None
-        raw = data[:_PUBLIC_REF_ID_BYTES]
-        mac = hashlib.blake2b(raw, key=self._ref_key, digest_size=_PUBLIC_REF_MAC_BYTES).digest()
-        if not hmac.compare_digest(mac, data[_PUBLIC_REF_ID_BYTES:]):
+        order_id = int.from_bytes(raw, "big")
+        # compare the canonical text: base32's spare bits must not give a second spelling
+        if not hmac.compare_digest(self.public_ref(order_id), public_ref):
             return None
-        return int.from_bytes(raw, "big")
+        return order_id
 
     # -- introspection ---------------------------------------------------
 

@@ -1,0 +1,55 @@
+# limited-drop: `make run` sets up and starts the demo, `make test` runs the whole suite.
+# Every step installs what is missing on a fresh Debian/Ubuntu machine.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := build-essential pkg-config libsqlite3-dev libev-dev python3-dev python3-venv
+ENGINE_SO    := $(firstword $(wildcard dropsvc/_engine*.so))
+ENGINE_SRC   := $(wildcard _engine/*.pyx _engine/*.pxi _engine/*.pxd _engine/includes/*.pxd) setup.py
+
+.PHONY: run test lint build deps system-deps bench-engine wheel clean
+
+run: build ## install what is missing, build the engine, serve the demo on http://127.0.0.1:8000
+	$(BIN)/dropsvc serve --demo
+
+test: build ## lint, then the whole suite (unit, integration)
+	$(BIN)/ruff check dropsvc tests bench
+	$(BIN)/python -m pytest
+
+system-deps: ## apt packages the build needs (only those missing)
+	@missing=""; for p in $(APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml setup.py | $(BIN)/python
+	$(MAKE) system-deps
+	$(BIN)/pip install -q 'setuptools>=68' 'Cython>=3.0,<4' wheel
+	$(BIN)/pip install -q --no-build-isolation -e '.[dev]'
+	touch $@
+
+deps: $(VENV)/.installed
+
+build: deps $(VENV)/.engine-built ## the compiled engine, in place
+
+$(VENV)/.engine-built: $(ENGINE_SRC) $(VENV)/.installed
+	$(BIN)/python setup.py -q build_ext --inplace
+	touch $@
+
+bench-engine: build ## engine purchases/s against stdlib sqlite3 (and later a C loop)
+	$(BIN)/python bench/engine.py
+
+wheel: deps ## a wheel in dist/
+	$(BIN)/pip wheel --no-deps -w dist .
+
+clean:
+	rm -rf build dist *.egg-info dropsvc/_engine*.so _engine/engine.c $(VENV)/.engine-built

@@ -6,8 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := build-essential pkg-config libsqlite3-dev libev-dev python3-dev python3-venv
-ENGINE_SO    := $(firstword $(wildcard dropsvc/_engine*.so))
 ENGINE_SRC   := $(wildcard _engine/*.pyx _engine/*.pxi _engine/*.pxd _engine/includes/*.pxd) setup.py
+
+FORCE:
 
 .PHONY: run test lint build deps system-deps bench-engine wheel clean
 
@@ -41,7 +42,9 @@ deps: $(VENV)/.installed
 
 build: deps $(VENV)/.engine-built ## the compiled engine, in place
 
-$(VENV)/.engine-built: $(ENGINE_SRC) $(VENV)/.installed
+$(VENV)/.engine-built: $(ENGINE_SRC) $(VENV)/.installed $(if $(wildcard dropsvc/_engine*.so),,FORCE)
+	@# unlink first: overwriting a loaded .so in place crashes the processes using it
+	rm -f dropsvc/_engine*.so
 	$(BIN)/python setup.py -q build_ext --inplace
 	touch $@
 

@@ -6,35 +6,41 @@ reader handles, every hot statement prepared once, the purchase decided in
 C with the GIL released. See SPEC sections 4 and 5.
 """
 
+from libc.errno cimport errno, EACCES, EPERM, EROFS
 from libc.stdlib cimport calloc, free
 from libc.string cimport memcmp, strncpy
+from posix.fcntl cimport open, O_RDWR, O_CREAT, O_CLOEXEC
+from posix.mman cimport mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_FAILED
+from posix.stat cimport fstat, struct_stat as stat_t
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC, CLOCK_REALTIME
+from posix.unistd cimport close, ftruncate
 from cpython.pythread cimport PyThread_get_thread_ident
 
 from includes.sqlite3 cimport *
 from includes.pthread cimport *
+from includes.posix_extra cimport flock, LOCK_EX, LOCK_UN
 
-import base64
 import hashlib
-import hmac
 import os
 
 include "errors.pxi"
 include "schema.pxi"
 include "connection.pxi"
 include "values.pxi"
+include "lockfile.pxi"
 include "writer.pxi"
 include "purchase.pxi"
+include "commit_queue.pxi"
 include "readers.pxi"
+include "public_ref.pxi"
 include "transaction.pxi"
 
 SQLITE_VERSION = sqlite3_libversion().decode()
+BATCH_BUCKET_NAMES = ("1", "2-3", "4-7", "8-15", "16-31", "32-63", "64-127", "128+")
 SYNCHRONOUS_MODES = ("NORMAL", "FULL")
 MAX_QUANTITY = 100
 MAX_USER_ID_LENGTH = 128
 MAX_IDEMPOTENCY_KEY_LENGTH = 128
-_PUBLIC_REF_ID_BYTES = 6
-_PUBLIC_REF_MAC_BYTES = 10
 
 
 cdef class Result:
@@ -57,12 +63,14 @@ cdef class Result:
 cdef class Core:
     """The engine's compiled core; ``dropsvc.Engine`` adds the cold paths."""
     cdef Writer *_writer
+    cdef CommitQueue _queue
     cdef ReaderPool _pool
     cdef bint _pool_initialised
     cdef bint _closed
     cdef unsigned long _write_owner
     cdef dict _tx_statements
-    cdef bytes _ref_key
+    cdef uint64_t _ref_k0
+    cdef uint64_t _ref_k1
     cdef readonly str path
     cdef readonly str synchronous
     cdef readonly long long order_code_offset
@@ -71,20 +79,25 @@ cdef class Core:
         self._writer = <Writer *>calloc(1, sizeof(Writer))
         if self._writer == NULL:
             raise MemoryError()
-        pthread_mutex_init(&self._writer.lock, NULL)
+        pthread_mutex_init(&self._queue.lock, NULL)
         self._closed = True
 
     def __init__(self, path, *, int readers=4, str synchronous="NORMAL", bint migrate=True,
-                 long long mmap_size=256 * 1024 * 1024, long long cache_kib=64 * 1024):
+                 int max_batch=64, long long mmap_size=256 * 1024 * 1024,
+                 long long cache_kib=64 * 1024):
         synchronous = synchronous.upper()
         if synchronous not in SYNCHRONOUS_MODES:
             raise ValueError("synchronous must be NORMAL or FULL, not %r" % synchronous)
         if not 1 <= readers <= 64:
             raise ValueError("readers must be between 1 and 64")
+        if not 1 <= max_batch <= MAX_BATCH_LIMIT:
+            raise ValueError("max_batch must be between 1 and %d" % MAX_BATCH_LIMIT)
+        self._queue.max_batch = max_batch
         self.path = os.fsdecode(path)
         self.synchronous = synchronous
         self._tx_statements = {}
         cdef bytes bpath = os.fsencode(path)
+        self._writer.shared = map_lock_file(bpath + b"-lock")
         self._writer.db = open_connection(bpath, False, synchronous, mmap_size, cache_kib)
         self._closed = False
         try:
@@ -99,7 +112,7 @@ cdef class Core:
     def __dealloc__(self):
         self._close_handles()
         if self._writer != NULL:
-            pthread_mutex_destroy(&self._writer.lock)
+            unmap_lock_file(self._writer.shared)
             free(self._writer)
             self._writer = NULL
         if self._pool_initialised:
@@ -107,6 +120,7 @@ cdef class Core:
             pthread_cond_destroy(&self._pool.available)
             free(self._pool.readers)
             free(self._pool.idle)
+        pthread_mutex_destroy(&self._queue.lock)
 
     # -- opening ---------------------------------------------------------
 
@@ -121,6 +135,19 @@ cdef class Core:
         if not apply:
             raise MigrationError("%s has schema version %d, the engine needs %d: run `dropsvc migrate`"
                                  % (self.path, version, SCHEMA_VERSION))
+        cdef ErrorInfo err
+        err.rc = SQLITE_OK
+        with nogil:
+            writer_lock(self._writer, &err)
+        if err.rc != SQLITE_OK:
+            raise_error(&err)
+        try:
+            self._apply_migrations(db)
+        finally:
+            with nogil:
+                writer_unlock(self._writer)
+
+    cdef _apply_migrations(self, sqlite3 *db):
         exec_script(db, b"BEGIN IMMEDIATE")
         try:
             # another process may have migrated while we waited for the lock
@@ -140,21 +167,26 @@ cdef class Core:
     cdef _load_settings(self):
         rows = tx_execute(self._writer.db, self._tx_statement("SELECT key, value FROM settings"), ())
         settings = {row["key"]: row["value"] for row in rows}
-        self._ref_key = bytes.fromhex(settings["public_ref_key"])
+        key = bytes.fromhex(settings["public_ref_key"])
+        self._ref_k0 = int.from_bytes(key[:8], "little")
+        self._ref_k1 = int.from_bytes(key[8:16], "little")
         self.order_code_offset = int(settings["order_code_offset"])
 
     cdef _prepare_writer(self):
         cdef sqlite3 *db = self._writer.db
-        cdef sqlite3_stmt **slots[10]
+        cdef sqlite3_stmt **slots[12]
         slots[0] = &self._writer.begin
         slots[1] = &self._writer.commit
         slots[2] = &self._writer.rollback
-        slots[3] = &self._writer.find_idempotent
-        slots[4] = &self._writer.load_drop
-        slots[5] = &self._writer.load_holding
-        slots[6] = &self._writer.take_stock
-        slots[7] = &self._writer.insert_order
-        slots[8] = &self._writer.add_holding
+        slots[3] = &self._writer.savepoint
+        slots[4] = &self._writer.release
+        slots[5] = &self._writer.rollback_to
+        slots[6] = &self._writer.find_idempotent
+        slots[7] = &self._writer.load_drop
+        slots[8] = &self._writer.load_holding
+        slots[9] = &self._writer.take_stock
+        slots[10] = &self._writer.insert_order
+        slots[11] = &self._writer.add_holding
         for index, sql in enumerate(WRITER_STATEMENTS):
             slots[index][0] = prepare(db, sql, True)
 
@@ -184,14 +216,18 @@ cdef class Core:
         """Close every handle; waits for calls in flight. Idempotent."""
         if self._closed:
             return
+        cdef ErrorInfo err
+        cdef int locked
+        err.rc = SQLITE_OK
         self._closed = True
         with nogil:
-            writer_lock(self._writer)
+            locked = writer_lock(self._writer, &err) == SQLITE_OK
         try:
             self._close_handles()
         finally:
-            with nogil:
-                writer_unlock(self._writer)
+            if locked:
+                with nogil:
+                    writer_unlock(self._writer)
 
     cdef void _close_handles(self) noexcept:
         cdef Writer *w = self._writer
@@ -202,17 +238,7 @@ cdef class Core:
             (<Statement>statement).finalize()
         self._tx_statements = {}
         if w != NULL and w.db != NULL:
-            sqlite3_finalize(w.begin)
-            sqlite3_finalize(w.commit)
-            sqlite3_finalize(w.rollback)
-            sqlite3_finalize(w.find_idempotent)
-            sqlite3_finalize(w.load_drop)
-            sqlite3_finalize(w.load_holding)
-            sqlite3_finalize(w.take_stock)
-            sqlite3_finalize(w.insert_order)
-            sqlite3_finalize(w.add_holding)
-            sqlite3_close_v2(w.db)
-            w.db = NULL
+            close_writer(w)
         if not self._pool_initialised:
             return
         # take every reader back (waiting for those in use), close them, and
@@ -276,7 +302,7 @@ cdef class Core:
         r.error.rc = SQLITE_OK
         r.error.message[0] = 0
         with nogil:
-            run_purchase(self._writer, &q, &r)
+            submit_purchase(self._writer, &self._queue, &q, &r)
         if r.error.rc != SQLITE_OK:
             if r.error.rc == SQLITE_MISUSE and self._closed:
                 raise EngineClosedError("the engine is closed")
@@ -384,7 +410,9 @@ cdef class Core:
         err.rc = SQLITE_OK
         err.message[0] = 0
         with nogil:
-            writer_lock(w)
+            rc = writer_lock(w, &err)
+        if rc != SQLITE_OK:
+            raise_error(&err)
         try:
             if w.db == NULL:
                 raise EngineClosedError("the engine is closed")
@@ -429,24 +457,23 @@ cdef class Core:
     # -- identities ------------------------------------------------------
 
     def public_ref(self, long long order_id):
-        """The shopper-facing id: the order id and a keyed MAC of it, base32."""
-        raw = order_id.to_bytes(_PUBLIC_REF_ID_BYTES, "big")
-        mac = hashlib.blake2b(raw, key=self._ref_key, digest_size=_PUBLIC_REF_MAC_BYTES).digest()
-        return base64.b32encode(raw + mac).decode("ascii").rstrip("=").lower()
+        """The shopper-facing id: the order id and a keyed MAC of it, base32 (26 characters)."""
+        cdef char text[REF_LENGTH + 1]
+        encode_ref(self._ref_k0, self._ref_k1, order_id, text)
+        return text[:REF_LENGTH].decode("ascii")
 
     def order_id_from_ref(self, public_ref):
         """The order id inside a public_ref, or None when it is not one we made."""
-        if not isinstance(public_ref, str) or len(public_ref) != 26 or not public_ref.isascii():
+        cdef bytes data
+        cdef long long order_id
+        if not isinstance(public_ref, str) or len(<str>public_ref) != REF_LENGTH:
             return None
         try:
-            raw = base64.b32decode(public_ref.upper() + "======")[:_PUBLIC_REF_ID_BYTES]
-        except ValueError:
+            data = (<str>public_ref).encode("ascii")
+        except UnicodeEncodeError:
             return None
-        order_id = int.from_bytes(raw, "big")
-        # compare the canonical text: base32's spare bits must not give a second spelling
-        if not hmac.compare_digest(self.public_ref(order_id), public_ref):
-            return None
-        return order_id
+        order_id = decode_ref(self._ref_k0, self._ref_k1, data, len(data))
+        return None if order_id < 0 else order_id
 
     # -- introspection ---------------------------------------------------
 
@@ -456,16 +483,16 @@ cdef class Core:
 
     def counters(self):
         """A snapshot of the engine's counters (for /metrics)."""
-        cdef Counters snapshot
-        with nogil:
-            writer_lock(self._writer)
-            snapshot = self._writer.counters
-            writer_unlock(self._writer)
+        # aligned 64-bit loads, no lock: a scrape must not wait for another process's batch
+        cdef Counters snapshot = self._writer.counters
         return {
             "purchases": {OUTCOME_NAMES[i]: snapshot.outcomes[i] for i in range(N_OUTCOMES)},
+            "batches": {BATCH_BUCKET_NAMES[i]: snapshot.batches[i] for i in range(N_BATCH_BUCKETS)},
             "transactions": snapshot.transactions,
             "rollbacks": snapshot.rollbacks,
+            "lock_acquisitions": snapshot.lock_acquisitions,
             "lock_wait_us": snapshot.lock_wait_us,
+            "lock_recoveries": snapshot.lock_recoveries,
             "commit_us": snapshot.commit_us,
             "storage_errors": snapshot.storage_errors,
         }

@@ -113,7 +113,24 @@ cdef int decide_purchase(Writer *w, PurchaseRequest *q, PurchaseReply *r, long l
     if sold + q.quantity > total_stock:
         r.outcome = OUTCOME_SOLD_OUT
         return SQLITE_OK
-    s = w.take_stock
+    rc = step_done(w.savepoint)
+    if rc != SQLITE_OK:
+        return rc
+    rc = write_purchase(w, q, r, now, price, hold_seconds)
+    if rc == SQLITE_OK:
+        return step_done(w.release)
+    if sqlite3_get_autocommit(w.db) == 0:
+        # the writes so far go; the batch's other purchases stay
+        step_done(w.rollback_to)
+        step_done(w.release)
+    return rc
+
+
+cdef int write_purchase(Writer *w, PurchaseRequest *q, PurchaseReply *r, long long now,
+                        long long price, long long hold_seconds) noexcept nogil:
+    """Steps 4-5 inside the purchase's savepoint: take the stock, insert the order and holding."""
+    cdef int rc
+    cdef sqlite3_stmt *s = w.take_stock
     sqlite3_bind_int64(s, 1, q.drop_id)
     sqlite3_bind_int64(s, 2, q.quantity)
     rc = step_done(s)
@@ -121,7 +138,7 @@ cdef int decide_purchase(Writer *w, PurchaseRequest *q, PurchaseReply *r, long l
         return rc
     if sqlite3_changes(w.db) == 0:
         r.outcome = OUTCOME_SOLD_OUT
-        return SQLITE_OK
+        return SQLITE_OK  # nothing written: releasing the savepoint is enough
 
     # 5. the order, reserved until now + hold_seconds, and the holding
     r.amount = price * q.quantity
@@ -156,26 +173,3 @@ cdef int decide_purchase(Writer *w, PurchaseRequest *q, PurchaseReply *r, long l
     return SQLITE_OK
 
 
-cdef void run_purchase(Writer *w, PurchaseRequest *q, PurchaseReply *r) noexcept nogil:
-    """One purchase, one transaction, inside the critical section."""
-    cdef int rc
-    writer_lock(w)
-    if w.db == NULL:
-        r.error.rc = SQLITE_MISUSE
-        writer_unlock(w)
-        return
-    rc = writer_begin(w, &r.error)
-    if rc == SQLITE_OK:
-        rc = decide_purchase(w, q, r, now_ms())
-        if rc != SQLITE_OK:
-            capture_error(&r.error, w.db, rc)
-            writer_rollback(w)
-        elif r.outcome == OUTCOME_OK:
-            rc = writer_commit(w, &r.error)
-        else:
-            writer_rollback(w)
-    if rc == SQLITE_OK:
-        w.counters.outcomes[r.outcome] += 1
-    else:
-        w.counters.storage_errors += 1
-    writer_unlock(w)

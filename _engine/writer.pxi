@@ -3,22 +3,30 @@
 
 cdef enum:
     N_OUTCOMES = 8
+    N_BATCH_BUCKETS = 8         # batch sizes 1, 2-3, 4-7, ..., 64-127, 128+
+    MAX_BATCH_LIMIT = 256
 
 cdef struct Counters:
     long long outcomes[N_OUTCOMES]  # purchases by Outcome
+    long long batches[N_BATCH_BUCKETS]
     long long transactions          # committed write transactions
-    long long rollbacks
+    long long rollbacks             # transactions that ended without a commit
+    long long lock_acquisitions
     long long lock_wait_us          # total time spent waiting for the critical section
+    long long lock_recoveries       # locks taken over from a dead process
     long long commit_us             # total time spent in COMMIT
     long long storage_errors
 
 cdef struct Writer:
     sqlite3 *db
-    pthread_mutex_t lock
-    Counters counters
+    SharedLock *shared              # the cross-process critical section
+    Counters counters               # this process's; guarded by the critical section
     sqlite3_stmt *begin
     sqlite3_stmt *commit
     sqlite3_stmt *rollback
+    sqlite3_stmt *savepoint
+    sqlite3_stmt *release
+    sqlite3_stmt *rollback_to
     sqlite3_stmt *find_idempotent   # (drop_id, key) -> id, request_hash
     sqlite3_stmt *load_drop         # id -> price, total_stock, sold, per_user_limit, hold_seconds, starts_at, ends_at
     sqlite3_stmt *load_holding      # (drop_id, user_id) -> quantity
@@ -30,6 +38,9 @@ WRITER_STATEMENTS = (
     "BEGIN IMMEDIATE",
     "COMMIT",
     "ROLLBACK",
+    "SAVEPOINT purchase",
+    "RELEASE purchase",
+    "ROLLBACK TO purchase",
     "SELECT id, request_hash FROM orders WHERE drop_id = ?1 AND idempotency_key = ?2",
     "SELECT price, total_stock, sold, per_user_limit, hold_seconds, starts_at, ends_at"
     " FROM drops WHERE id = ?1",
@@ -54,17 +65,31 @@ cdef inline long long now_ms() noexcept nogil:
     return ts.tv_sec * 1000LL + ts.tv_nsec // 1000000
 
 
-cdef inline void writer_lock(Writer *w) noexcept nogil:
-    cdef long long started
-    if pthread_mutex_trylock(&w.lock) == 0:
-        return
-    started = monotonic_us()
-    pthread_mutex_lock(&w.lock)
-    w.counters.lock_wait_us += monotonic_us() - started
+cdef int writer_lock(Writer *w, ErrorInfo *err) noexcept nogil:
+    """Enter the cross-process critical section; OK, or an error in err."""
+    cdef long long started = 0
+    cdef int rc = pthread_mutex_trylock(&w.shared.mutex)
+    if rc == EBUSY:
+        started = monotonic_us()
+        rc = pthread_mutex_lock(&w.shared.mutex)
+    if rc == EOWNERDEAD:
+        # the holder died inside the critical section: take it over
+        pthread_mutex_consistent(&w.shared.mutex)
+        w.counters.lock_recoveries += 1
+        rc = 0
+    if rc != 0:
+        err.rc = SQLITE_PROTOCOL
+        strncpy(err.message, b"the cross-process write lock is unusable (remove the -lock file"
+                b" while no process has the database open)", sizeof(err.message) - 1)
+        return SQLITE_PROTOCOL
+    if started:
+        w.counters.lock_wait_us += monotonic_us() - started
+    w.counters.lock_acquisitions += 1
+    return SQLITE_OK
 
 
 cdef inline void writer_unlock(Writer *w) noexcept nogil:
-    pthread_mutex_unlock(&w.lock)
+    pthread_mutex_unlock(&w.shared.mutex)
 
 
 cdef inline int step_done(sqlite3_stmt *stmt) noexcept nogil:
@@ -98,3 +123,24 @@ cdef void writer_rollback(Writer *w) noexcept nogil:
     if sqlite3_get_autocommit(w.db) == 0:
         step_done(w.rollback)
     w.counters.rollbacks += 1
+
+
+cdef inline void count_batch(Writer *w, int size) noexcept nogil:
+    cdef int bucket = 0
+    while size > 1 and bucket < N_BATCH_BUCKETS - 1:
+        size >>= 1
+        bucket += 1
+    w.counters.batches[bucket] += 1
+
+
+cdef void close_writer(Writer *w) noexcept nogil:
+    """Finalize the hot statements and close the handle (inside the critical section)."""
+    cdef sqlite3_stmt *statements[12]
+    cdef int i
+    statements[:] = [w.begin, w.commit, w.rollback, w.savepoint, w.release, w.rollback_to,
+                     w.find_idempotent, w.load_drop, w.load_holding, w.take_stock,
+                     w.insert_order, w.add_holding]
+    for i in range(12):
+        sqlite3_finalize(statements[i])
+    sqlite3_close_v2(w.db)
+    w.db = NULL

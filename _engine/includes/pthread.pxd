@@ -36,3 +36,7 @@ cdef extern from "<errno.h>" nogil:
     enum:
         EOWNERDEAD
         ENOTRECOVERABLE
+
+cdef extern from "<errno.h>" nogil:
+    enum:
+        EBUSY

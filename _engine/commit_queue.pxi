@@ -1,0 +1,143 @@
+# Group commit (SPEC 8, TigerBeetle's shape): purchases that arrive while a
+# batch is being decided wait in a queue; the next batch takes up to
+# max_batch of them, decides each one after another and commits them in one
+# transaction. No thread of our own: the first waiting caller leads the
+# next batch, so a lone purchase commits at once. The queue holds one entry
+# per calling thread (each on its caller's stack), so it is bounded by the
+# server's threads; a batch by max_batch.
+
+cdef enum:
+    LEADER_BATCHES = 4
+
+cdef struct Pending:
+    PurchaseRequest *request
+    PurchaseReply *reply
+    Pending *next
+    pthread_cond_t wake
+    bint done
+    bint elected
+
+cdef struct CommitQueue:
+    pthread_mutex_t lock
+    Pending *head
+    Pending *tail
+    bint leader_active
+    int max_batch
+
+
+cdef void fail_batch(Pending **batch, int count, ErrorInfo *err) noexcept nogil:
+    """Every purchase of the batch gets the storage error: none of them is durable."""
+    cdef int i
+    for i in range(count):
+        batch[i].reply.error = err[0]
+
+
+cdef void run_batch(Writer *w, Pending **batch, int count) noexcept nogil:
+    """Decide each purchase one after another in one transaction, commit once (SPEC 8)."""
+    cdef ErrorInfo err
+    cdef PurchaseReply *r
+    cdef int i, rc
+    cdef int wrote = 0
+    err.rc = SQLITE_OK
+    err.message[0] = 0
+    if writer_lock(w, &err) != SQLITE_OK:
+        fail_batch(batch, count, &err)
+        return
+    if w.db == NULL:
+        err.rc = SQLITE_MISUSE
+        fail_batch(batch, count, &err)
+        writer_unlock(w)
+        return
+    if writer_begin(w, &err) != SQLITE_OK:
+        w.counters.storage_errors += count
+        fail_batch(batch, count, &err)
+        writer_unlock(w)
+        return
+    for i in range(count):
+        r = batch[i].reply
+        rc = decide_purchase(w, batch[i].request, r, now_ms())
+        if rc == SQLITE_OK:
+            wrote += r.outcome == OUTCOME_OK
+        else:
+            capture_error(&r.error, w.db, rc)
+            if sqlite3_get_autocommit(w.db):
+                # SQLite rolled the whole transaction back: nothing of the batch stands
+                w.counters.storage_errors += count
+                w.counters.rollbacks += 1
+                fail_batch(batch, count, &r.error)
+                writer_unlock(w)
+                return
+    if wrote:
+        if writer_commit(w, &err) != SQLITE_OK:
+            w.counters.storage_errors += count
+            fail_batch(batch, count, &err)
+            writer_unlock(w)
+            return
+    else:
+        writer_rollback(w)
+    count_batch(w, count)
+    for i in range(count):
+        r = batch[i].reply
+        if r.error.rc == SQLITE_OK:
+            w.counters.outcomes[r.outcome] += 1
+        else:
+            w.counters.storage_errors += 1
+    writer_unlock(w)
+
+
+cdef void lead_batch(Writer *w, CommitQueue *queue) noexcept nogil:
+    """Take batches from the queue's head, run them, wake their callers. Lock held.
+
+    Goes on while callers wait (up to LEADER_BATCHES batches: each handover
+    to another thread costs a context switch), then hands over.
+    """
+    cdef Pending *batch[MAX_BATCH_LIMIT]
+    cdef int count, i, led = 0
+    while queue.head != NULL:
+        if led == LEADER_BATCHES:
+            # the oldest waiter leads the next batch; this caller returns now
+            queue.head.elected = True
+            pthread_cond_signal(&queue.head.wake)
+            return
+        count = 0
+        while queue.head != NULL and count < queue.max_batch:
+            batch[count] = queue.head
+            queue.head = queue.head.next
+            count += 1
+        if queue.head == NULL:
+            queue.tail = NULL
+        pthread_mutex_unlock(&queue.lock)
+        run_batch(w, batch, count)
+        pthread_mutex_lock(&queue.lock)
+        for i in range(count):
+            batch[i].done = True
+            pthread_cond_signal(&batch[i].wake)
+        led += 1
+    queue.leader_active = False
+
+
+cdef void submit_purchase(Writer *w, CommitQueue *queue, PurchaseRequest *q,
+                          PurchaseReply *r) noexcept nogil:
+    """Queue one purchase and return once the batch holding it is committed (or failed)."""
+    cdef Pending me
+    me.request = q
+    me.reply = r
+    me.next = NULL
+    me.done = False
+    me.elected = False
+    pthread_cond_init(&me.wake, NULL)
+    pthread_mutex_lock(&queue.lock)
+    if queue.tail == NULL:
+        queue.head = &me
+    else:
+        queue.tail.next = &me
+    queue.tail = &me
+    if not queue.leader_active:
+        queue.leader_active = True
+        me.elected = True
+    while not me.done and not me.elected:
+        pthread_cond_wait(&me.wake, &queue.lock)
+    if not me.done:
+        lead_batch(w, queue)  # me is at the head, so in this batch
+    pthread_mutex_unlock(&queue.lock)
+    pthread_cond_destroy(&me.wake)

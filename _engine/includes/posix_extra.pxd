@@ -1,0 +1,8 @@
+# POSIX calls Cython's bundled declarations lack.
+
+cdef extern from "<sys/file.h>" nogil:
+    int flock(int fd, int operation)
+    enum:
+        LOCK_SH
+        LOCK_EX
+        LOCK_UN

@@ -1,0 +1,62 @@
+# The cross-process critical section: a robust, process-shared pthread mutex
+# in a small file next to the database (<db>-lock), mmap'd by every process
+# that opens the file. A process killed while holding it leaves it
+# recoverable: the next locker gets EOWNERDEAD, marks it consistent and goes
+# on (SQLite itself ignores the dead writer's uncommitted WAL frames).
+
+cdef enum:
+    LOCKFILE_MAGIC = 0x6C64726F706C6B31  # "ldroplk1"
+
+cdef struct SharedLock:
+    unsigned long long magic
+    unsigned long long size
+    pthread_mutex_t mutex
+
+
+cdef SharedLock *map_lock_file(bytes path) except NULL:
+    """Open (creating and initialising under flock if need be) and mmap the lock file."""
+    cdef const char *cpath = path
+    cdef int fd
+    cdef void *mapped
+    cdef SharedLock *shared
+    cdef pthread_mutexattr_t attr
+    cdef stat_t info
+    with nogil:
+        fd = open(cpath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+    if fd < 0:
+        # no write access to the lock file means none to the database either
+        raise make_error(SQLITE_READONLY if errno in (EACCES, EPERM, EROFS) else SQLITE_CANTOPEN,
+                         "cannot open lock file %s: %s"
+                         % (path.decode("utf-8", "replace"), os.strerror(errno)))
+    try:
+        with nogil:
+            flock(fd, LOCK_EX)
+        if fstat(fd, &info) != 0:
+            raise make_error(SQLITE_IOERR, "cannot stat %s" % path.decode("utf-8", "replace"))
+        if info.st_size < <long>sizeof(SharedLock):
+            if ftruncate(fd, sizeof(SharedLock)) != 0:
+                raise make_error(SQLITE_IOERR, "cannot size lock file %s: %s"
+                                 % (path.decode("utf-8", "replace"), os.strerror(errno)))
+        mapped = mmap(NULL, sizeof(SharedLock), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+        if mapped == MAP_FAILED:
+            raise make_error(SQLITE_IOERR, "cannot map lock file %s: %s"
+                             % (path.decode("utf-8", "replace"), os.strerror(errno)))
+        shared = <SharedLock *>mapped
+        if shared.magic != LOCKFILE_MAGIC or shared.size != sizeof(SharedLock):
+            # first user of the file (or a file from another build): initialise it
+            pthread_mutexattr_init(&attr)
+            pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED)
+            pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST)
+            pthread_mutex_init(&shared.mutex, &attr)
+            pthread_mutexattr_destroy(&attr)
+            shared.size = sizeof(SharedLock)
+            shared.magic = LOCKFILE_MAGIC
+        return shared
+    finally:
+        flock(fd, LOCK_UN)
+        close(fd)  # the mapping outlives the descriptor
+
+
+cdef void unmap_lock_file(SharedLock *shared) noexcept nogil:
+    if shared != NULL:
+        munmap(shared, sizeof(SharedLock))

@@ -1,6 +1,9 @@
 # Opening connections, PRAGMAs, preparing statements (GIL held: cold path,
 # except where noted).
 
+cdef enum:
+    BUSY_TIMEOUT_MS = 5000
+
 cdef int exec_script(sqlite3 *db, const char *sql) except -1:
     """Run one or more statements (no results). Raises the typed error."""
     cdef char *errmsg = NULL
@@ -61,7 +64,7 @@ cdef sqlite3 *open_connection(bytes path, bint readonly_queries, str synchronous
         raise make_error(rc, "%s: %s" % (message, path.decode("utf-8", "replace")))
     try:
         sqlite3_extended_result_codes(db, 1)
-        sqlite3_busy_timeout(db, 5000)
+        sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS)
         if not readonly_queries:
             # journal_mode must be set outside a transaction; WAL persists in the file
             mode = query_scalar(db, "PRAGMA journal_mode=WAL")

@@ -83,7 +83,7 @@ cdef class Core:
         self._closed = True
 
     def __init__(self, path, *, int readers=4, str synchronous="NORMAL", bint migrate=True,
-                 int max_batch=64, long long mmap_size=256 * 1024 * 1024,
+                 int max_batch=64, int autocheckpoint=1000, long long mmap_size=256 * 1024 * 1024,
                  long long cache_kib=64 * 1024):
         synchronous = synchronous.upper()
         if synchronous not in SYNCHRONOUS_MODES:
@@ -101,6 +101,8 @@ cdef class Core:
         self._writer.db = open_connection(bpath, False, synchronous, mmap_size, cache_kib)
         self._closed = False
         try:
+            # 0 leaves checkpoints to a background worker (dropsvc's), off the commit path
+            exec_script(self._writer.db, b"PRAGMA wal_autocheckpoint = %d" % max(autocheckpoint, 0))
             self._migrate(migrate)
             self._load_settings()
             self._prepare_writer()
@@ -476,6 +478,43 @@ cdef class Core:
         return None if order_id < 0 else order_id
 
     # -- introspection ---------------------------------------------------
+
+    def checkpoint(self, str mode="PASSIVE", int busy_ms=0):
+        """Checkpoint the WAL inside the critical section; returns (busy, wal_frames, checkpointed).
+
+        PASSIVE copies what readers allow; TRUNCATE also resets the WAL file
+        to zero bytes when no reader is in the way. Waits at most busy_ms for
+        readers, so purchases queued behind the lock are not held up.
+        """
+        cdef int modes[4]
+        cdef int emode, rc, log_frames = 0, done_frames = 0
+        cdef ErrorInfo err
+        names = ("PASSIVE", "FULL", "RESTART", "TRUNCATE")
+        modes[:] = [SQLITE_CHECKPOINT_PASSIVE, SQLITE_CHECKPOINT_FULL, SQLITE_CHECKPOINT_RESTART,
+                    SQLITE_CHECKPOINT_TRUNCATE]
+        if mode.upper() not in names:
+            raise ValueError("checkpoint mode must be one of %s" % ", ".join(names))
+        emode = modes[names.index(mode.upper())]
+        self._enter_write()
+        err.rc = SQLITE_OK
+        with nogil:
+            rc = writer_lock(self._writer, &err)
+        if rc != SQLITE_OK:
+            raise_error(&err)
+        try:
+            if self._writer.db == NULL:
+                raise EngineClosedError("the engine is closed")
+            with nogil:
+                sqlite3_busy_timeout(self._writer.db, busy_ms)
+                rc = sqlite3_wal_checkpoint_v2(self._writer.db, NULL, emode, &log_frames, &done_frames)
+                sqlite3_busy_timeout(self._writer.db, BUSY_TIMEOUT_MS)
+            if rc == SQLITE_BUSY:
+                return (True, log_frames, done_frames)
+            check_rc(rc, self._writer.db)
+            return (False, log_frames, done_frames)
+        finally:
+            with nogil:
+                writer_unlock(self._writer)
 
     @property
     def schema_version(self):

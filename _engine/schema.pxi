@@ -3,7 +3,8 @@
 # newer than the last one here is refused (MigrationError).
 
 ORDER_STATUSES = ("reserved", "paid", "expired", "cancelled", "refund_required")
-EVENT_ACTIONS = ("paid", "duplicate", "amount_mismatch", "refund_required", "unknown_order")
+EVENT_ACTIONS = ("paid", "duplicate", "amount_mismatch", "refund_required", "unknown_order",
+                 "link_mismatch", "not_paid")
 
 MIGRATIONS = (
     # 1: the whole model of SPEC 3.
@@ -60,7 +61,8 @@ MIGRATIONS = (
         reference    TEXT NOT NULL,
         order_id     INTEGER,
         action       TEXT NOT NULL CHECK (action IN
-                       ('paid', 'duplicate', 'amount_mismatch', 'refund_required', 'unknown_order')),
+                       ('paid', 'duplicate', 'amount_mismatch', 'refund_required', 'unknown_order',
+                        'link_mismatch', 'not_paid')),
         payload      TEXT NOT NULL,
         received_at  INTEGER NOT NULL,
         UNIQUE (order_code, reference)

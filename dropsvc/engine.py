@@ -133,6 +133,39 @@ class Engine(Core):
         outcome = self.write(cancel_order)
         return Result(outcome, None if outcome == "not_found" else self.get_order_by_id(order_id))
 
+    # -- holds that run out ----------------------------------------------
+
+    def expire_due(self, now: int | None = None, limit: int = 500) -> int:
+        """Expire up to ``limit`` reserved orders past ``expires_at``; returns how many.
+
+        Their stock and holdings go back (SPEC 5). Candidates are found on a
+        reader from a low-water mark (the oldest order that may still be
+        reserved), so no index on the purchase path pays for expiry; the
+        write re-checks each one under the lock.
+        """
+        now = now_ms() if now is None else now
+        start = getattr(self, "_expiry_from", 0)
+        due = self.read("SELECT id FROM orders WHERE id >= ? AND status = 'reserved' AND expires_at <= ?"
+                        " ORDER BY id LIMIT ?", (start, now, limit))
+
+        def expire(tx: Any) -> int:
+            expired = 0
+            for row in due:
+                found = tx.execute("SELECT id, drop_id, user_id, quantity FROM orders"
+                                   " WHERE id = ? AND status = 'reserved' AND expires_at <= ?",
+                                   (row["id"], now))
+                if found:
+                    release_order(tx, found[0], "expired")
+                    expired += 1
+            return expired
+
+        expired = self.write(expire) if due else 0
+        oldest = self.read("SELECT COALESCE((SELECT id FROM orders WHERE id >= ? AND status = 'reserved'"
+                           " ORDER BY id LIMIT 1), (SELECT COALESCE(MAX(id), 0) + 1 FROM orders)) AS id",
+                           (start,))
+        self._expiry_from = oldest[0]["id"]
+        return expired
+
     # -- the invariant ---------------------------------------------------
 
     def check(self) -> list[str]:

@@ -60,6 +60,9 @@ cdef class Result:
         return "Result(%r, %r)" % (self.outcome, self.order)
 
 
+SOLD_OUT = Result("sold_out", None)  # shared: results are immutable
+
+
 cdef class Core:
     """The engine's compiled core; ``dropsvc.Engine`` adds the cold paths."""
     cdef Writer *_writer
@@ -69,6 +72,8 @@ cdef class Core:
     cdef bint _closed
     cdef unsigned long _write_owner
     cdef dict _tx_statements
+    cdef set _sold_out_hints      # drops this process last saw sold out
+    cdef long long _fast_sold_out  # sold_out answers given without the write lock
     cdef uint64_t _ref_k0
     cdef uint64_t _ref_k1
     cdef readonly str path
@@ -96,6 +101,7 @@ cdef class Core:
         self.path = os.fsdecode(path)
         self.synchronous = synchronous
         self._tx_statements = {}
+        self._sold_out_hints = set()
         cdef bytes bpath = os.fsencode(path)
         self._writer.shared = map_lock_file(bpath + b"-lock")
         self._writer.db = open_connection(bpath, False, synchronous, mmap_size, cache_kib)
@@ -209,6 +215,7 @@ cdef class Core:
             reader.get_drop = prepare(reader.db, READER_STATEMENTS[0], True)
             reader.list_drops = prepare(reader.db, READER_STATEMENTS[1], True)
             reader.get_order = prepare(reader.db, READER_STATEMENTS[2], True)
+            reader.stock_check = prepare(reader.db, READER_STATEMENTS[3], True)
             self._pool.idle[index] = reader
             self._pool.idle_count += 1
 
@@ -252,6 +259,7 @@ cdef class Core:
                 sqlite3_finalize(reader.get_drop)
                 sqlite3_finalize(reader.list_drops)
                 sqlite3_finalize(reader.get_order)
+                sqlite3_finalize(reader.stock_check)
                 sqlite3_close_v2(reader.db)
                 reader.db = NULL
             taken += 1
@@ -281,6 +289,8 @@ cdef class Core:
         if not 0 < len(user_id) <= MAX_USER_ID_LENGTH:
             raise ValueError("user_id must be 1 to %d characters" % MAX_USER_ID_LENGTH)
         self._enter_write()
+        if idempotency_key is None and drop_id in self._sold_out_hints and self._sold_out_now(drop_id):
+            return SOLD_OUT
         user_bytes = user_id.encode("utf-8")
         q.drop_id = drop_id
         q.user_id = user_bytes
@@ -326,10 +336,26 @@ cdef class Core:
                 "expires_at": r.expires_at,
                 "paid_at": None,
             })
+        if r.outcome == OUTCOME_SOLD_OUT:
+            self._sold_out_hints.add(drop_id)
+            return SOLD_OUT
         if r.outcome == OUTCOME_DUPLICATE:
             # the earlier order as it is now (it may have been paid or cancelled since)
             return Result("duplicate", self.get_order_by_id(r.order_id))
         return Result(OUTCOME_NAMES[r.outcome], None)
+
+    cdef bint _sold_out_now(self, long long drop_id) except -1:
+        """A lock-free fresh read: still sold out? (Else forget the hint: stock came back.)"""
+        cdef Reader *reader = self._acquire_reader()
+        cdef bint sold_out
+        with nogil:
+            sold_out = reader_sees_sold_out(reader, drop_id, now_ms())
+            pool_release(&self._pool, reader)
+        if sold_out:
+            self._fast_sold_out += 1
+        else:
+            self._sold_out_hints.discard(drop_id)
+        return sold_out
 
     cdef inline int _enter_write(self) except -1:
         if self._closed:
@@ -534,6 +560,7 @@ cdef class Core:
             "lock_recoveries": snapshot.lock_recoveries,
             "commit_us": snapshot.commit_us,
             "storage_errors": snapshot.storage_errors,
+            "sold_out_without_lock": self._fast_sold_out,
         }
 
 

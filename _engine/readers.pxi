@@ -6,6 +6,7 @@ cdef struct Reader:
     sqlite3_stmt *get_drop
     sqlite3_stmt *list_drops
     sqlite3_stmt *get_order
+    sqlite3_stmt *stock_check
 
 cdef struct ReaderPool:
     pthread_mutex_t lock
@@ -24,6 +25,7 @@ READER_STATEMENTS = (
     "SELECT " + DROP_COLUMNS + " FROM drops WHERE id = ?1",
     "SELECT " + DROP_COLUMNS + " FROM drops ORDER BY starts_at, id",
     "SELECT " + ORDER_COLUMNS + " FROM orders WHERE id = ?1",
+    "SELECT total_stock, sold, starts_at, ends_at FROM drops WHERE id = ?1",
 )
 
 
@@ -44,3 +46,20 @@ cdef void pool_release(ReaderPool *pool, Reader *reader) noexcept nogil:
     pool.idle_count += 1
     pthread_cond_signal(&pool.available)
     pthread_mutex_unlock(&pool.lock)
+
+
+cdef int reader_sees_sold_out(Reader *reader, long long drop_id, long long now) noexcept nogil:
+    """1 when a fresh read shows the drop live (window open) with nothing left, else 0.
+
+    Nothing can be bought then, so sold_out is a valid answer without the
+    write lock (SPEC 5 order: the window is checked first). 0 on any doubt.
+    """
+    cdef sqlite3_stmt *s = reader.stock_check
+    cdef int sold_out = 0
+    sqlite3_bind_int64(s, 1, drop_id)
+    if sqlite3_step(s) == SQLITE_ROW:
+        sold_out = (sqlite3_column_int64(s, 1) >= sqlite3_column_int64(s, 0)
+                    and now >= sqlite3_column_int64(s, 2)
+                    and (sqlite3_column_type(s, 3) == SQLITE_NULL or now < sqlite3_column_int64(s, 3)))
+    sqlite3_reset(s)
+    return sold_out

@@ -205,3 +205,25 @@ def test_counters_count_outcomes(engine, make_drop):
     assert counters["purchases"]["ok"] == 1
     assert counters["purchases"]["sold_out"] == 1
     assert counters["transactions"] >= 2  # the drop's creation and the sale
+
+
+def test_sold_out_answers_skip_the_write_lock_until_stock_returns(engine, make_drop):
+    drop_id = make_drop(total_stock=1)
+    first = engine.purchase(drop_id, "alice")
+    assert engine.purchase(drop_id, "bob").outcome == "sold_out"  # decided under the lock
+    locked = engine.counters()["lock_acquisitions"]
+    for n in range(5):
+        assert engine.purchase(drop_id, f"late-{n}").outcome == "sold_out"
+    counters = engine.counters()
+    assert counters["lock_acquisitions"] == locked  # none of those took the lock
+    assert counters["sold_out_without_lock"] == 5
+    engine.cancel(first.order["public_ref"])  # stock comes back: the fresh read sees it
+    assert engine.purchase(drop_id, "carol").ok
+
+
+def test_sold_out_with_a_key_still_returns_the_earlier_order(engine, make_drop):
+    drop_id = make_drop(total_stock=1)
+    first = engine.purchase(drop_id, "alice", idempotency_key="k")
+    assert engine.purchase(drop_id, "bob").outcome == "sold_out"
+    retry = engine.purchase(drop_id, "alice", idempotency_key="k")
+    assert retry.outcome == "duplicate" and retry.order["public_ref"] == first.order["public_ref"]

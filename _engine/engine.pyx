@@ -72,6 +72,7 @@ cdef class Core:
     cdef bint _closed
     cdef unsigned long _write_owner
     cdef dict _tx_statements
+    cdef dict _secrets
     cdef set _sold_out_hints      # drops this process last saw sold out
     cdef long long _fast_sold_out  # sold_out answers given without the write lock
     cdef uint64_t _ref_k0
@@ -110,8 +111,8 @@ cdef class Core:
             # 0 leaves checkpoints to a background worker (dropsvc's), off the commit path
             exec_script(self._writer.db, b"PRAGMA wal_autocheckpoint = %d" % max(autocheckpoint, 0))
             self._migrate(migrate)
-            self._load_settings()
             self._prepare_writer()
+            self._load_settings()
             self._open_readers(bpath, readers, synchronous, mmap_size, cache_kib)
         except BaseException:
             self.close()
@@ -164,8 +165,8 @@ cdef class Core:
                 exec_script(db, MIGRATIONS[index].encode())
                 if index == 0:
                     for key, value in _new_settings().items():
-                        tx_execute(db, self._tx_statement("INSERT INTO settings (key, value) VALUES (?, ?)"),
-                                   (key, value))
+                        tx_execute(db, self._tx_statement("INSERT OR IGNORE INTO settings (key, value)"
+                                                          " VALUES (?, ?)"), (key, value))
             exec_script(db, b"PRAGMA user_version = %d" % SCHEMA_VERSION)
             exec_script(db, b"COMMIT")
         except BaseException:
@@ -175,6 +176,13 @@ cdef class Core:
     cdef _load_settings(self):
         rows = tx_execute(self._writer.db, self._tx_statement("SELECT key, value FROM settings"), ())
         settings = {row["key"]: row["value"] for row in rows}
+        missing = {k: v for k, v in _new_settings().items() if k not in settings}
+        if missing:  # a secret added by a later release: made once, kept with the data
+            self.write(lambda tx: [tx.execute("INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)", item)
+                                   for item in missing.items()])
+            rows = tx_execute(self._writer.db, self._tx_statement("SELECT key, value FROM settings"), ())
+            settings = {row["key"]: row["value"] for row in rows}
+        self._secrets = {k: bytes.fromhex(v) for k, v in settings.items() if k.endswith("_key")}
         key = bytes.fromhex(settings["public_ref_key"])
         self._ref_k0 = int.from_bytes(key[:8], "little")
         self._ref_k1 = int.from_bytes(key[8:16], "little")
@@ -541,6 +549,10 @@ cdef class Core:
         finally:
             with nogil:
                 writer_unlock(self._writer)
+
+    def secret(self, str name):
+        """A secret made with the schema and kept with the data (e.g. "buyer_cookie_key")."""
+        return self._secrets[name]
 
     @property
     def schema_version(self):

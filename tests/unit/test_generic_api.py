@@ -123,3 +123,13 @@ def test_close_waits_for_readers_in_use(db_path):
         thread.join()
     engine.close()
     assert results == [drop_id] * 8
+
+
+def test_secrets_added_later_are_made_once_for_old_files(db_path):
+    with Engine(db_path) as engine:
+        engine.write(lambda tx: tx.execute("DELETE FROM settings WHERE key = 'buyer_cookie_key'"))
+    with Engine(db_path) as engine:
+        made = engine.secret("buyer_cookie_key")
+        assert len(made) == 32
+    with Engine(db_path) as engine:
+        assert engine.secret("buyer_cookie_key") == made

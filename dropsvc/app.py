@@ -1,0 +1,77 @@
+"""The Falcon WSGI app (SPEC 6): routes, JSON via orjson, one error envelope everywhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+import falcon.media
+import orjson
+
+from dropsvc._engine import StorageError
+from dropsvc.config import Config
+from dropsvc.drops import DropError
+from dropsvc.engine import Engine
+from dropsvc.http_errors import ApiError, serialize_error
+from dropsvc.logs import get_logger
+from dropsvc.resources.admin import AdminDropItem, AdminDrops, AdminGuard
+from dropsvc.resources.drops import DropItem, DropList
+from dropsvc.resources.health import Health
+from dropsvc.resources.orders import OrderCancel, OrderItem
+from dropsvc.resources.purchases import Purchases
+
+log = get_logger()
+
+
+def handle_drop_error(req: falcon.Request, resp: falcon.Response, error: DropError,
+                      params: dict[str, Any]) -> None:
+    """The engine refused a drop change: 422 invalid_field or 409 with its code."""
+    raise ApiError(error.status, error.code, error.message)
+
+
+def handle_storage_error(req: falcon.Request, resp: falcon.Response, error: StorageError,
+                         params: dict[str, Any]) -> None:
+    """Storage busy, full, closed...: 503, try again shortly."""
+    log.warning("storage_unavailable", method=req.method, path=req.path,
+                error=type(error).__name__, detail=str(error))
+    raise ApiError(503, "storage_unavailable", "storage is unavailable; retry shortly",
+                   {"Retry-After": "1"})
+
+
+def handle_unexpected(req: falcon.Request, resp: falcon.Response, error: Exception,
+                      params: dict[str, Any]) -> None:
+    """A bug: log it with its traceback, answer 500 in the envelope, say nothing more."""
+    log.exception("unhandled_error", method=req.method, path=req.path, error=type(error).__name__)
+    raise ApiError(500, "internal_error", "internal error")
+
+
+def json_handler() -> falcon.media.JSONHandler:
+    return falcon.media.JSONHandler(dumps=orjson.dumps, loads=orjson.loads)
+
+
+def add_routes(app: falcon.App, engine: Engine, config: Config) -> None:
+    guard = AdminGuard(config.admin_token)
+    app.add_route("/healthz", Health())
+    app.add_route("/api/drops", DropList(engine))
+    app.add_route("/api/drops/{drop_id}", DropItem(engine))
+    app.add_route("/api/drops/{drop_id}/purchases", Purchases(engine))
+    app.add_route("/api/orders/{public_ref}", OrderItem(engine))
+    app.add_route("/api/orders/{public_ref}/cancel", OrderCancel(engine))
+    app.add_route("/api/admin/drops", AdminDrops(engine, guard))
+    app.add_route("/api/admin/drops/{drop_id}", AdminDropItem(engine, guard))
+
+
+def create_app(engine: Engine, config: Config) -> falcon.App:
+    """The service's WSGI app on an open engine."""
+    app = falcon.App(media_type=falcon.MEDIA_JSON)
+    handlers = {falcon.MEDIA_JSON: json_handler()}
+    app.req_options.media_handlers.update(handlers)
+    app.resp_options.media_handlers.update(handlers)
+    app.req_options.strip_url_path_trailing_slash = False
+    app.set_error_serializer(serialize_error)
+    # most specific class wins; falcon's own HTTPError/HTTPStatus handlers stay
+    app.add_error_handler(Exception, handle_unexpected)
+    app.add_error_handler(StorageError, handle_storage_error)
+    app.add_error_handler(DropError, handle_drop_error)
+    add_routes(app, engine, config)
+    return app

@@ -1,0 +1,159 @@
+"""Configuration (SPEC 10): environment variables, overridden by CLI flags.
+
+``Config.load(os.environ, port="9000")`` reads every setting once and checks it;
+a bad value raises ``ConfigError`` with a one-line message naming the variable
+(or the flag, when the value came from one). An empty variable counts as unset.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+SYNCHRONOUS_MODES = ("NORMAL", "FULL")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+SERVERS = ("bjoern",)
+MAX_WORKERS = 64
+MAX_READERS = 64
+ORDER_PAGE = "{public_url}/orders/{{public_ref}}"  # PayOS return/cancel default: the order page
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message is one line naming it."""
+
+
+def _shown(raw: str) -> str:
+    """The offending value for a message: quoted, cut short."""
+    return repr(raw) if len(raw) <= 40 else repr(raw[:40]) + "..."
+
+
+def _text(name: str, raw: str) -> str:
+    if not raw.strip():
+        raise ConfigError(f"{name} must not be empty")
+    if not raw.isprintable():
+        raise ConfigError(f"{name} must be one line of printable text")
+    return raw
+
+
+def _integer(low: int, high: int) -> Callable[[str, str], int]:
+    def parse(name: str, raw: str) -> int:
+        text = raw.strip()
+        valid = text.isascii() and text.isdigit() and len(text) <= len(str(high))
+        if not valid or not low <= int(text) <= high:
+            raise ConfigError(f"{name} must be an integer from {low} to {high}, got {_shown(raw)}")
+        return int(text)
+    return parse
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        wanted = raw.strip().lower()
+        for option in options:
+            if option.lower() == wanted:
+                return option
+        raise ConfigError(f"{name} must be one of {', '.join(options)}, got {_shown(raw)}")
+    return parse
+
+
+def _url(name: str, raw: str) -> str:
+    url = raw.strip().rstrip("/")
+    if not url.startswith(("http://", "https://")) or len(url) <= len("https://") or " " in url:
+        raise ConfigError(f"{name} must be an http:// or https:// URL, got {_shown(raw)}")
+    return url
+
+
+def _secret(name: str, raw: str) -> str:
+    # sent in headers: visible ASCII only; never echo the value itself
+    if not (raw.isascii() and raw.isprintable()) or " " in raw:
+        raise ConfigError(f"{name} must be printable ASCII without spaces")
+    return raw
+
+
+@dataclass(frozen=True)
+class Setting:
+    """Where one Config field comes from and how its text is checked."""
+
+    env: str
+    parse: Callable[[str, str], Any]
+    default: Any = None
+
+
+SETTINGS: dict[str, Setting] = {
+    "db": Setting("DROPSVC_DB", _text, "./dropsvc.db"),
+    "host": Setting("DROPSVC_HOST", _text, "127.0.0.1"),
+    "port": Setting("DROPSVC_PORT", _integer(1, 65535), 8000),
+    "workers": Setting("DROPSVC_WORKERS", _integer(1, MAX_WORKERS), 1),
+    "server": Setting("DROPSVC_SERVER", _choice(SERVERS), "bjoern"),
+    "synchronous": Setting("DROPSVC_SYNCHRONOUS", _choice(SYNCHRONOUS_MODES), "NORMAL"),
+    "readers": Setting("DROPSVC_READERS", _integer(1, MAX_READERS), 4),
+    "admin_token": Setting("DROPSVC_ADMIN_TOKEN", _secret),
+    "public_url": Setting("DROPSVC_PUBLIC_URL", _url),
+    "log_level": Setting("DROPSVC_LOG_LEVEL", _choice(LOG_LEVELS), "INFO"),
+    "payos_base_url": Setting("PAYOS_BASE_URL", _url),
+    "payos_client_id": Setting("PAYOS_CLIENT_ID", _text),
+    "payos_api_key": Setting("PAYOS_API_KEY", _secret),
+    "payos_checksum_key": Setting("PAYOS_CHECKSUM_KEY", _secret),
+    "payos_return_url": Setting("PAYOS_RETURN_URL", _url),
+    "payos_cancel_url": Setting("PAYOS_CANCEL_URL", _url),
+}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything the service reads at start. Secrets stay out of repr()."""
+
+    db: str = "./dropsvc.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    server: str = "bjoern"
+    synchronous: str = "NORMAL"
+    readers: int = 4
+    admin_token: str | None = field(default=None, repr=False)
+    public_url: str = "http://127.0.0.1:8000"
+    log_level: str = "INFO"
+    payos_base_url: str | None = None
+    payos_client_id: str | None = None
+    payos_api_key: str | None = field(default=None, repr=False)
+    payos_checksum_key: str | None = field(default=None, repr=False)
+    payos_return_url: str = "http://127.0.0.1:8000/orders/{public_ref}"
+    payos_cancel_url: str = "http://127.0.0.1:8000/orders/{public_ref}"
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+        """Read ``env`` (default ``os.environ``); keyword overrides (CLI flags, None = not given) win."""
+        env = os.environ if env is None else env
+        unknown = set(overrides) - set(SETTINGS)
+        if unknown:
+            raise TypeError(f"unknown config override {sorted(unknown)[0]!r}")
+        values: dict[str, Any] = {}
+        for name, setting in SETTINGS.items():
+            given = overrides.get(name)
+            if given is not None:
+                values[name] = setting.parse("--" + name.replace("_", "-"), str(given))
+            elif env.get(setting.env):
+                values[name] = setting.parse(setting.env, env[setting.env])
+            else:
+                values[name] = setting.default
+        if values["public_url"] is None:
+            values["public_url"] = f"http://{values['host']}:{values['port']}"
+        order_page = ORDER_PAGE.format(public_url=values["public_url"])
+        values["payos_return_url"] = values["payos_return_url"] or order_page
+        values["payos_cancel_url"] = values["payos_cancel_url"] or order_page
+        return cls(**values)
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The values that must never reach a log line."""
+        return tuple(value for value in (self.admin_token, self.payos_api_key, self.payos_checksum_key)
+                     if value)
+
+    def describe(self) -> dict[str, Any]:
+        """The settings as a dict for logs, secrets replaced by whether they are set."""
+        shown: dict[str, Any] = {}
+        for item in fields(self):
+            value = getattr(self, item.name)
+            shown[item.name] = value if item.repr else value is not None
+        return shown

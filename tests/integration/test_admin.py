@@ -1,0 +1,143 @@
+"""Admin over HTTP: bearer token, create, patch, and the engine's refusals (SPEC 6)."""
+
+from __future__ import annotations
+
+import pytest
+from live_server import Api
+
+
+def test_admin_is_off_without_a_token(start_server):
+    server = start_server(admin_token=None)
+    client = Api(server)
+    created = client.post("/api/admin/drops", {"slug": "x", "name": "X", "price": 1, "total_stock": 1},
+                          {"Authorization": "Bearer anything"})
+    assert (created.status, created.error_code) == (403, "admin_disabled")
+    patched = client.post("/api/admin/drops/1", {"total_stock": 5}, method="PATCH")
+    assert (patched.status, patched.error_code) == (403, "admin_disabled")
+    assert client.get("/api/drops").json == {"drops": []}
+    client.close()
+
+
+@pytest.mark.parametrize("authorization", [
+    None, "", "Bearer", "Bearer ", "Bearer wrong-token", "Basic dXNlcjpwYXNz", "Bearer\tx",
+    "Bearer é€".encode().decode("latin-1"),  # UTF-8 bytes on the wire
+], ids=["missing", "empty", "scheme-only", "blank-token", "wrong", "basic", "tab", "non-ascii"])
+def test_wrong_credentials_are_401(api, snapshot, authorization):
+    headers = {"Content-Type": "application/json"}
+    if authorization is not None:
+        headers["Authorization"] = authorization
+    before = snapshot()
+    body = b'{"slug": "never", "name": "Never", "price": 1, "total_stock": 1}'
+    reply = api.request("POST", "/api/admin/drops", body, headers)
+    assert (reply.status, reply.error_code) == (401, "unauthorized")
+    assert reply.headers["www-authenticate"].startswith("Bearer")
+    assert snapshot() == before
+
+
+def test_token_prefix_or_extension_is_not_the_token(api, service):
+    for token in (service.admin_token[:-1], service.admin_token + "x", service.admin_token.upper()):
+        reply = api.request("POST", "/api/admin/drops", b"{}",
+                            {"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+        assert reply.status == 401
+
+
+def test_create_answers_201_with_the_drop(api):
+    reply = api.admin("POST", "/api/admin/drops", {
+        "slug": "air-2025", "name": "Air 2025", "price": 3_200_000, "total_stock": 50,
+        "description": "Numbered pairs", "per_user_limit": 2, "hold_seconds": 300,
+    })
+    assert reply.status == 201
+    drop = reply.json
+    assert reply.headers["location"] == f"/api/drops/{drop['id']}"
+    assert drop["slug"] == "air-2025" and drop["currency"] == "VND"
+    assert (drop["total_stock"], drop["sold"], drop["remaining"], drop["status"]) == (50, 0, 50, "live")
+    assert (drop["per_user_limit"], drop["hold_seconds"], drop["ends_at"]) == (2, 300, None)
+    assert api.get(reply.headers["location"]).json == drop
+
+    taken = api.admin("POST", "/api/admin/drops", {"slug": "air-2025", "name": "Again", "price": 1,
+                                                   "total_stock": 1})
+    assert (taken.status, taken.error_code) == (409, "slug_taken")
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"price": -1}, "price"),
+    ({"price": "100"}, "price"),
+    ({"total_stock": 0}, "total_stock"),
+    ({"total_stock": True}, "total_stock"),
+    ({"slug": "Not A Slug"}, "slug"),
+    ({"name": "   "}, "name"),
+    ({"currency": "USD"}, "currency"),
+    ({"per_user_limit": 0}, "per_user_limit"),
+    ({"image_url": "javascript:alert(1)"}, "image_url"),
+    ({"starts_at": 10, "ends_at": 5}, "ends_at"),
+    ({"colour": "red"}, "colour"),
+    ({"self": 1}, "self"),
+    ({"sold": 5}, "sold"),
+], ids=lambda value: str(value) if isinstance(value, str) else None)
+def test_create_refuses_bad_fields(api, snapshot, change, field):
+    body = {"slug": "bad-fields", "name": "Bad", "price": 1, "total_stock": 1, **change}
+    before = snapshot()
+    reply = api.admin("POST", "/api/admin/drops", body)
+    assert (reply.status, reply.error_code) == (422, "invalid_field"), reply.body
+    assert field in reply.json["error"]["message"]
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("missing", ["slug", "name", "price", "total_stock"])
+def test_create_requires_the_core_fields(api, missing):
+    body = {"slug": "missing-one", "name": "M", "price": 1, "total_stock": 1}
+    del body[missing]
+    reply = api.admin("POST", "/api/admin/drops", body)
+    assert (reply.status, reply.error_code) == (422, "invalid_field")
+    assert missing in reply.json["error"]["message"]
+
+
+def test_patch_changes_fields_but_never_stock_below_sold(api, snapshot):
+    drop = api.create_drop(total_stock=5, per_user_limit=3)
+    path = f"/api/admin/drops/{drop['id']}"
+    assert api.buy(drop["id"], "ivy", 3).status == 201
+
+    before = snapshot()
+    below = api.admin("PATCH", path, {"total_stock": 2})
+    assert (below.status, below.error_code) == (409, "stock_below_sold")
+    assert snapshot() == before
+
+    exact = api.admin("PATCH", path, {"total_stock": 3, "name": "Renamed"})
+    assert exact.status == 200
+    assert (exact.json["total_stock"], exact.json["remaining"], exact.json["status"]) == (3, 0, "sold_out")
+    assert exact.json["name"] == "Renamed"
+    assert api.get(f"/api/drops/{drop['id']}").json == exact.json
+
+    grown = api.admin("PATCH", path, {"total_stock": 10})
+    assert (grown.status, grown.json["remaining"], grown.json["status"]) == (200, 7, "live")
+    assert api.buy(drop["id"], "jack").status == 201
+
+
+@pytest.mark.parametrize(("path", "body", "status", "code"), [
+    ("/api/admin/drops/987654321", {"name": "Ghost"}, 404, "drop_not_found"),
+    ("/api/admin/drops/abc", {"name": "Ghost"}, 404, "drop_not_found"),
+    ("/api/admin/drops/{drop}", {}, 422, "invalid_field"),
+    ("/api/admin/drops/{drop}", {"drop_id": 1}, 422, "invalid_field"),
+    ("/api/admin/drops/{drop}", {"currency": "VND"}, 422, "invalid_field"),
+    ("/api/admin/drops/{drop}", {"price": 1.5}, 422, "invalid_field"),
+    ("/api/admin/drops/{drop}", [1, 2], 422, "invalid_field"),
+], ids=["unknown", "not-an-id", "empty", "kwarg-name", "not-editable", "float", "array"])
+def test_patch_refusals(api, snapshot, path, body, status, code):
+    drop = api.create_drop()
+    before = snapshot()
+    reply = api.admin("PATCH", path.format(drop=drop["id"]), body)
+    assert (reply.status, reply.error_code) == (status, code), reply.body
+    assert snapshot() == before
+
+
+def test_admin_body_must_be_json(api, service):
+    auth = {"Authorization": f"Bearer {service.admin_token}"}
+    reply = api.request("POST", "/api/admin/drops", b"{", {**auth, "Content-Type": "application/json"})
+    assert (reply.status, reply.error_code) == (400, "malformed_json")
+    reply = api.request("POST", "/api/admin/drops", b"{}", {**auth, "Content-Type": "text/plain"})
+    assert (reply.status, reply.error_code) == (415, "unsupported_media_type")
+
+
+def test_the_token_never_reaches_the_log(api, service):
+    api.create_drop()
+    assert service.admin_token not in service.log()

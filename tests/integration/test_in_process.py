@@ -1,0 +1,114 @@
+"""What cannot be provoked from outside: the 500 and 503 paths, config and log details.
+
+In process, through falcon.testing (part of falcon: no extra dependency).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from falcon import testing
+
+from dropsvc import Engine
+from dropsvc.app import create_app
+from dropsvc.config import Config, ConfigError
+from dropsvc.logs import configure
+
+SECRET = "s3cret-admin-token-value"
+
+
+@pytest.fixture
+def log_stream():
+    stream = io.StringIO()
+    yield stream, configure("DEBUG", [SECRET], stream=stream)
+    configure("INFO")
+
+
+@pytest.fixture
+def app_and_engine(tmp_path):
+    engine = Engine(tmp_path / "app.db", readers=1)
+    app = create_app(engine, Config.load({}, admin_token=SECRET))
+    yield app, engine
+    engine.close()
+
+
+def test_a_bug_is_a_logged_500_in_the_envelope(app_and_engine, log_stream):
+    app, _ = app_and_engine
+    stream, _ = log_stream
+
+    class Broken:
+        def on_get(self, req, resp):
+            raise RuntimeError(f"bug while holding {SECRET}")
+
+    app.add_route("/broken", Broken())
+    reply = testing.TestClient(app).simulate_get("/broken")
+    assert reply.status_code == 500
+    assert reply.json == {"error": {"code": "internal_error", "message": "internal error"}}
+    [line] = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert (line["level"], line["event"]) == ("error", "unhandled_error")
+    assert line["fields"] == {"method": "GET", "path": "/broken", "error": "RuntimeError"}
+    assert "RuntimeError" in line["error"] and SECRET not in stream.getvalue()
+
+
+def test_a_closed_engine_is_503_with_retry_after(app_and_engine):
+    app, engine = app_and_engine
+    drop_id = engine.create_drop(slug="closing", name="Closing", price=1, total_stock=1)
+    engine.close()
+    client = testing.TestClient(app)
+    for reply in (client.simulate_get(f"/api/drops/{drop_id}"),
+                  client.simulate_post(f"/api/drops/{drop_id}/purchases", json={"user_id": "u"})):
+        assert reply.status_code == 503
+        assert reply.headers["retry-after"] == "1"
+        assert reply.json["error"]["code"] == "storage_unavailable"
+
+
+def test_log_fields_with_secret_names_are_redacted(log_stream):
+    stream, log = log_stream
+    log.info("event", api_key="abc123456", authorization="Bearer xyz", token_set=True, plain="visible")
+    fields = json.loads(stream.getvalue())["fields"]
+    assert fields == {"api_key": "[redacted]", "authorization": "[redacted]", "token_set": True,
+                      "plain": "visible"}
+
+
+def test_config_defaults():
+    config = Config.load({})
+    assert (config.db, config.host, config.port, config.workers) == ("./dropsvc.db", "127.0.0.1", 8000, 1)
+    assert (config.synchronous, config.log_level, config.readers) == ("NORMAL", "INFO", 4)
+    assert config.admin_token is None and config.payos_base_url is None
+    assert config.public_url == "http://127.0.0.1:8000"
+    assert config.payos_return_url == "http://127.0.0.1:8000/orders/{public_ref}"
+
+
+def test_flags_override_the_environment():
+    env = {"DROPSVC_PORT": "9000", "DROPSVC_HOST": "0.0.0.0", "DROPSVC_SYNCHRONOUS": "full",
+           "DROPSVC_ADMIN_TOKEN": SECRET, "PAYOS_API_KEY": "payos-key-1234", "DROPSVC_DB": ""}
+    config = Config.load(env, port="9100", db=None)
+    assert (config.port, config.host, config.synchronous) == (9100, "0.0.0.0", "FULL")
+    assert config.db == "./dropsvc.db"  # empty and None both mean "not given"
+    assert config.public_url == "http://0.0.0.0:9100"
+    assert SECRET not in repr(config) and "payos-key-1234" not in repr(config)
+    assert set(config.secrets) == {SECRET, "payos-key-1234"}
+
+
+def test_public_url_sets_the_payos_defaults():
+    config = Config.load({"DROPSVC_PUBLIC_URL": "https://shop.example/", "PAYOS_CANCEL_URL": "https://x.example/c"})
+    assert config.public_url == "https://shop.example"
+    assert config.payos_return_url == "https://shop.example/orders/{public_ref}"
+    assert config.payos_cancel_url == "https://x.example/c"
+
+
+@pytest.mark.parametrize(("env", "flags", "message"), [
+    ({"DROPSVC_PORT": "0"}, {}, "DROPSVC_PORT must be an integer from 1 to 65535, got '0'"),
+    ({"DROPSVC_PORT": "８０"}, {}, "DROPSVC_PORT must be an integer from 1 to 65535, got '８０'"),
+    ({"DROPSVC_READERS": "9" * 5000}, {}, f"DROPSVC_READERS must be an integer from 1 to 64, got '{'9' * 40}'..."),
+    ({}, {"workers": "many"}, "--workers must be an integer from 1 to 64, got 'many'"),
+    ({"DROPSVC_SYNCHRONOUS": "OFF"}, {}, "DROPSVC_SYNCHRONOUS must be one of NORMAL, FULL, got 'OFF'"),
+    ({"DROPSVC_HOST": " "}, {}, "DROPSVC_HOST must not be empty"),
+    ({"DROPSVC_ADMIN_TOKEN": "has space"}, {}, "DROPSVC_ADMIN_TOKEN must be printable ASCII without spaces"),
+])
+def test_bad_config_messages(env, flags, message):
+    with pytest.raises(ConfigError) as raised:
+        Config.load(env, **flags)
+    assert str(raised.value) == message

@@ -47,9 +47,10 @@ def print_json(value: Any) -> None:
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
-def open_engine(config: Config, migrate: bool = True) -> Engine:
+def open_engine(config: Config, migrate: bool = True, autocheckpoint: int = 1000) -> Engine:
     try:
-        return Engine(config.db, readers=config.readers, synchronous=config.synchronous, migrate=migrate)
+        return Engine(config.db, readers=config.readers, synchronous=config.synchronous, migrate=migrate,
+                      autocheckpoint=autocheckpoint)
     except MigrationError as error:
         raise CommandError(str(error), 2) from None
     except StorageError as error:
@@ -63,20 +64,25 @@ def cmd_serve(args: argparse.Namespace, config: Config, log: EventLogger) -> int
     from dropsvc.app import create_app
     from dropsvc.demo import seed_demo
     from dropsvc.server import serve
+    from dropsvc.workers import BackgroundWorker
 
     if config.workers != 1:
         raise CommandError(f"--workers {config.workers}: only 1 worker is supported for now", 2)
     log.info("starting", config=config.describe())
-    with open_engine(config) as engine:
+    # checkpoints leave the commit path: the background worker (one per database) runs them
+    with open_engine(config, autocheckpoint=0) as engine:
         if args.demo:
             drop_id, created = seed_demo(engine)
             log.info("demo_drop", drop_id=drop_id, created=created,
                      url=f"{config.public_url}/api/drops/{drop_id}")
+        background = BackgroundWorker(engine, log=log).start()
         try:
             serve(create_app(engine, config), config, log)
         except OSError as error:
             reason = error.strerror or error
             raise CommandError(f"cannot listen on {config.host}:{config.port}: {reason}") from None
+        finally:
+            background.stop()
     log.info("engine_closed", db=config.db)
     return 0
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import threading
 from typing import Any
 
@@ -46,8 +47,13 @@ class BackgroundWorker:
         return self._lock_fd is not None
 
     def start(self) -> BackgroundWorker:
-        self._thread = threading.Thread(target=self._run, name="dropsvc-background", daemon=True)
-        self._thread.start()
+        # the thread inherits a mask without SIGINT/SIGTERM: the server's own stop logic gets them
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            self._thread = threading.Thread(target=self._run, name="dropsvc-background", daemon=True)
+            self._thread.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         return self
 
     def stop(self, timeout: float = 10.0) -> None:

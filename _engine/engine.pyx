@@ -550,6 +550,74 @@ cdef class Core:
             with nogil:
                 writer_unlock(self._writer)
 
+    def backup(self, path):
+        """Copy the database to path online (SQLite backup API) from one reader snapshot.
+
+        Runs on a reader handle, so sales go on meanwhile; the copy is
+        consistent as of the moment it started.
+        """
+        cdef bytes target = os.fsencode(path)
+        cdef sqlite3 *dest = NULL
+        cdef Reader *reader
+        cdef sqlite3_backup *job
+        cdef int rc = sqlite3_open_v2(target, &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)
+        try:
+            check_rc(rc, dest)
+            reader = self._acquire_reader()
+            try:
+                job = sqlite3_backup_init(dest, b"main", reader.db, b"main")
+                if job == NULL:
+                    check_rc(sqlite3_extended_errcode(dest), dest)
+                with nogil:
+                    rc = sqlite3_backup_step(job, -1)
+                    sqlite3_backup_finish(job)
+                if rc != SQLITE_DONE:
+                    check_rc(rc, dest)
+            finally:
+                self._release_reader(reader)
+        finally:
+            sqlite3_close_v2(dest)
+
+    def restore(self, path):
+        """Replace this database's content with the file at path (SQLite backup API).
+
+        Runs inside the write critical section, so no purchase interleaves.
+        """
+        cdef bytes source_path = os.fsencode(path)
+        cdef sqlite3 *source = NULL
+        cdef sqlite3_backup *job
+        cdef ErrorInfo err
+        cdef int rc
+        if not os.path.isfile(source_path):
+            raise make_error(SQLITE_CANTOPEN, "no backup file at %s" % os.fsdecode(source_path))
+        self._enter_write()
+        rc = sqlite3_open_v2(source_path, &source, SQLITE_OPEN_READONLY, NULL)
+        try:
+            check_rc(rc, source)
+            err.rc = SQLITE_OK
+            with nogil:
+                rc = writer_lock(self._writer, &err)
+            if rc != SQLITE_OK:
+                raise_error(&err)
+            try:
+                if self._writer.db == NULL:
+                    raise EngineClosedError("the engine is closed")
+                job = sqlite3_backup_init(self._writer.db, b"main", source, b"main")
+                if job == NULL:
+                    check_rc(sqlite3_extended_errcode(self._writer.db), self._writer.db)
+                with nogil:
+                    rc = sqlite3_backup_step(job, -1)
+                    sqlite3_backup_finish(job)
+                if rc != SQLITE_DONE:
+                    check_rc(rc, self._writer.db)
+            finally:
+                with nogil:
+                    writer_unlock(self._writer)
+        finally:
+            sqlite3_close_v2(source)
+        self._sold_out_hints.clear()
+        self._load_settings()
+
     def secret(self, str name):
         """A secret made with the schema and kept with the data (e.g. "buyer_cookie_key")."""
         return self._secrets[name]

@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := build-essential pkg-config libsqlite3-dev libev-dev python3-dev python3-venv
+APT_PACKAGES := build-essential pkg-config libsqlite3-dev libev-dev python3-dev python3-venv nginx chromium
 ENGINE_SRC   := $(wildcard _engine/*.pyx _engine/*.pxi _engine/*.pxd _engine/includes/*.pxd) setup.py
 
 FORCE:
@@ -15,7 +15,7 @@ FORCE:
 run: build ## install what is missing, build the engine, serve the demo on http://127.0.0.1:8000
 	$(BIN)/dropsvc serve --demo
 
-test: build ## lint, then the whole suite (unit, integration)
+test: build browser ## lint, then the whole suite (unit, integration, browser)
 	$(BIN)/ruff check dropsvc tests bench
 	$(BIN)/python -m pytest
 
@@ -40,7 +40,22 @@ $(VENV)/.installed: pyproject.toml setup.py | $(BIN)/python
 
 deps: $(VENV)/.installed
 
-build: deps $(VENV)/.engine-built ## the compiled engine, in place
+build: deps $(VENV)/.engine-built static-assets ## the compiled engine, in place; the page's assets
+
+.PHONY: static-assets browser
+STATIC_VENDOR := static/vendor
+
+static-assets: $(STATIC_VENDOR)/alpine.min.js ## Alpine.js from npm (exact version in package-lock.json) into static/vendor/
+
+$(STATIC_VENDOR)/alpine.min.js: package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "installing: nodejs npm"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
+	npm ci --ignore-scripts --no-audit --no-fund
+	mkdir -p $(STATIC_VENDOR)
+	cp node_modules/alpinejs/dist/cdn.min.js $@
+
+browser: ## Debian's Chromium for tests/browser (never a downloaded browser)
+	@[ -x /usr/bin/chromium ] || $(MAKE) system-deps
 
 $(VENV)/.engine-built: $(ENGINE_SRC) $(VENV)/.installed $(if $(wildcard dropsvc/_engine*.so),,FORCE)
 	@# unlink first: overwriting a loaded .so in place crashes the processes using it
@@ -48,8 +63,12 @@ $(VENV)/.engine-built: $(ENGINE_SRC) $(VENV)/.installed $(if $(wildcard dropsvc/
 	$(BIN)/python setup.py -q build_ext --inplace
 	touch $@
 
-bench-engine: build ## engine purchases/s against stdlib sqlite3 (and later a C loop)
+bench-engine: build ## engine purchases/s against a C loop and stdlib sqlite3, NORMAL and FULL (~3 min)
 	$(BIN)/python bench/engine.py
+
+.PHONY: bench-micro
+bench-micro: build ## pytest-benchmark micro-benchmarks, saved in bench/results/micro for --benchmark-compare
+	$(BIN)/python -m pytest bench/micro --benchmark-autosave --benchmark-storage=bench/results/micro
 
 wheel: deps ## a wheel in dist/
 	$(BIN)/pip wheel --no-deps -w dist .

@@ -9,6 +9,8 @@ import falcon.media
 import orjson
 
 from dropsvc._engine import StorageError
+from dropsvc.buyers import Buyers
+from dropsvc.checkout import Checkout, payos_client
 from dropsvc.config import Config
 from dropsvc.drops import DropError
 from dropsvc.engine import Engine
@@ -18,6 +20,8 @@ from dropsvc.resources.admin import AdminDropItem, AdminDrops, AdminGuard
 from dropsvc.resources.drops import DropItem, DropList
 from dropsvc.resources.health import Health
 from dropsvc.resources.orders import OrderCancel, OrderItem
+from dropsvc.resources.pages import add_page_routes
+from dropsvc.resources.payments import OrderCheckout, PayOSWebhook
 from dropsvc.resources.purchases import Purchases
 
 log = get_logger()
@@ -49,20 +53,24 @@ def json_handler() -> falcon.media.JSONHandler:
     return falcon.media.JSONHandler(dumps=orjson.dumps, loads=orjson.loads)
 
 
-def add_routes(app: falcon.App, engine: Engine, config: Config) -> None:
+def add_routes(app: falcon.App, engine: Engine, config: Config, checkout: Checkout) -> None:
     guard = AdminGuard(config.admin_token)
+    buyers = Buyers(engine.secret("buyer_cookie_key"), secure=config.public_url.startswith("https://"))
     app.add_route("/healthz", Health())
     app.add_route("/api/drops", DropList(engine))
     app.add_route("/api/drops/{drop_id}", DropItem(engine))
-    app.add_route("/api/drops/{drop_id}/purchases", Purchases(engine))
+    app.add_route("/api/drops/{drop_id}/purchases", Purchases(engine, buyers))
     app.add_route("/api/orders/{public_ref}", OrderItem(engine))
-    app.add_route("/api/orders/{public_ref}/cancel", OrderCancel(engine))
+    app.add_route("/api/orders/{public_ref}/cancel", OrderCancel(engine, checkout.cancel_link_later))
+    app.add_route("/api/orders/{public_ref}/checkout", OrderCheckout(checkout))
+    app.add_route("/webhooks/payos", PayOSWebhook(engine, config.payos_checksum_key))
     app.add_route("/api/admin/drops", AdminDrops(engine, guard))
     app.add_route("/api/admin/drops/{drop_id}", AdminDropItem(engine, guard))
+    add_page_routes(app, engine, buyers)  # GET /, /orders/{public_ref}, /static/...
 
 
-def create_app(engine: Engine, config: Config) -> falcon.App:
-    """The service's WSGI app on an open engine."""
+def create_app(engine: Engine, config: Config, checkout: Checkout | None = None) -> falcon.App:
+    """The service's WSGI app on an open engine (PayOS from config unless ``checkout`` is given)."""
     app = falcon.App(media_type=falcon.MEDIA_JSON)
     handlers = {falcon.MEDIA_JSON: json_handler()}
     app.req_options.media_handlers.update(handlers)
@@ -73,5 +81,5 @@ def create_app(engine: Engine, config: Config) -> falcon.App:
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(StorageError, handle_storage_error)
     app.add_error_handler(DropError, handle_drop_error)
-    add_routes(app, engine, config)
+    add_routes(app, engine, config, checkout or Checkout(engine, config, payos_client(config)))
     return app

@@ -14,9 +14,10 @@ from typing import Any
 
 SYNCHRONOUS_MODES = ("NORMAL", "FULL")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-SERVERS = ("bjoern",)
+SERVERS = ("bjoern", "meinheld", "granian")
 MAX_WORKERS = 64
 MAX_READERS = 64
+MAX_THREADS = 256
 ORDER_PAGE = "{public_url}/orders/{{public_ref}}"  # PayOS return/cancel default: the order page
 
 
@@ -88,6 +89,7 @@ SETTINGS: dict[str, Setting] = {
     "server": Setting("DROPSVC_SERVER", _choice(SERVERS), "bjoern"),
     "synchronous": Setting("DROPSVC_SYNCHRONOUS", _choice(SYNCHRONOUS_MODES), "NORMAL"),
     "readers": Setting("DROPSVC_READERS", _integer(1, MAX_READERS), 4),
+    "threads": Setting("DROPSVC_THREADS", _integer(1, MAX_THREADS), 16),
     "admin_token": Setting("DROPSVC_ADMIN_TOKEN", _secret),
     "public_url": Setting("DROPSVC_PUBLIC_URL", _url),
     "log_level": Setting("DROPSVC_LOG_LEVEL", _choice(LOG_LEVELS), "INFO"),
@@ -111,6 +113,7 @@ class Config:
     server: str = "bjoern"
     synchronous: str = "NORMAL"
     readers: int = 4
+    threads: int = 16  # granian's blocking threads per worker (bjoern and meinheld are single-threaded)
     admin_token: str | None = field(default=None, repr=False)
     public_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
@@ -149,6 +152,11 @@ class Config:
         """The values that must never reach a log line."""
         return tuple(value for value in (self.admin_token, self.payos_api_key, self.payos_checksum_key)
                      if value)
+
+    def to_env(self) -> dict[str, str]:
+        """The settings as environment variables, for worker processes that load their own Config."""
+        return {setting.env: str(getattr(self, name)) for name, setting in SETTINGS.items()
+                if getattr(self, name) is not None}
 
     def describe(self) -> dict[str, Any]:
         """The settings as a dict for logs, secrets replaced by whether they are set."""

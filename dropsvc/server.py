@@ -1,4 +1,4 @@
-"""Running the WSGI app on a server (SPEC 8). bjoern now; meinheld and granian plug in here.
+"""Running the WSGI app (SPEC 8): bjoern or meinheld, one process or pre-forked workers; or granian.
 
 Each runner binds, logs ``listening``, serves until SIGTERM or SIGINT, and
 returns so the caller can close the engine.
@@ -18,7 +18,7 @@ from typing import Any
 from dropsvc.config import Config
 from dropsvc.logs import EventLogger
 
-Runner = Callable[[Any, Config, EventLogger], None]
+AppFactory = Callable[[], tuple[Any, Callable[[], None]]]  # () -> (wsgi app, close)
 STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 SWEEP_SECONDS = 0.2  # how often idle connections are hung up while stopping
 
@@ -104,25 +104,88 @@ class GracefulStop:
         if self.waiter.is_alive() and self.waiter.ident is not None:
             signal.pthread_kill(self.waiter.ident, signal.SIGTERM)  # ends its sigwait, if still there
             self.waiter.join(timeout=2)
+        # already stopping: a duplicate SIGTERM still pending (the master's and a supervisor's,
+        # say) must not kill the process while it closes the engine
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         signal.pthread_sigmask(signal.SIG_SETMASK, self._previous_mask)
         signal.signal(signal.SIGINT, self._previous_handler)
 
 
-def run_bjoern(app: Any, config: Config, log: EventLogger) -> None:
-    """One process, one libev loop (bjoern); IPv4 host or ``unix:/path``."""
+def bind(config: Config) -> socket.socket:
+    """The listening socket: IPv4 ``host:port`` or ``unix:/path`` (OSError when taken)."""
     import bjoern
 
-    listening = bjoern.listen(app, config.host, config.port)  # OSError when the address is taken
-    log.info("listening", server="bjoern", url=f"http://{config.host}:{config.port}",
-             public_url=config.public_url)
-    with GracefulStop(listening.getsockname(), log):
-        bjoern.run()
-    log.info("stopped", server="bjoern")
+    return bjoern.bind_and_listen(config.host, config.port)
 
 
-RUNNERS: dict[str, Runner] = {"bjoern": run_bjoern}
+def run_bjoern(sock: socket.socket, app: Any, log: EventLogger) -> None:
+    """One libev loop (bjoern) on ``sock`` until SIGTERM or SIGINT."""
+    import bjoern
+
+    with GracefulStop(sock.getsockname(), log):
+        bjoern.server_run(sock, app)
 
 
-def serve(app: Any, config: Config, log: EventLogger) -> None:
-    """Serve ``app`` with the configured server until asked to stop."""
-    RUNNERS[config.server](app, config, log)
+def run_meinheld(sock: socket.socket, app: Any, log: EventLogger) -> None:
+    """meinheld's picoev loop on ``sock``; it stops itself on SIGTERM and SIGINT."""
+    import meinheld.server
+
+    meinheld.server.set_listen_socket(sock.fileno())
+    meinheld.server.set_access_logger(None)  # our own logs, structured
+    meinheld.server.set_keepalive(30)
+    try:
+        meinheld.server.run(app)
+    except KeyboardInterrupt:
+        pass
+    log.info("stopping", signal="SIGTERM/SIGINT")
+
+
+Runner = Callable[[socket.socket, Any, EventLogger], None]
+RUNNERS: dict[str, Runner] = {"bjoern": run_bjoern, "meinheld": run_meinheld}
+
+
+def run_granian(config: Config, log: EventLogger) -> None:
+    """granian runs its own worker processes, each with ``threads`` blocking threads.
+
+    Every worker builds its app with ``dropsvc.wsgi:granian_app`` from the
+    environment, so the (possibly adjusted) config is exported first.
+    """
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    os.environ.update(config.to_env())
+    log.info("listening", server="granian", url=f"http://{config.host}:{config.port}", workers=config.workers,
+             threads=config.threads, public_url=config.public_url)
+    Granian("dropsvc.wsgi:granian_app", address=config.host, port=config.port, interface=Interfaces.WSGI,
+            workers=config.workers, blocking_threads=config.threads, factory=True, log_enabled=False,
+            workers_kill_timeout=30).serve()
+
+
+def serve(config: Config, log: EventLogger, make_app: AppFactory) -> None:
+    """Serve until SIGTERM/SIGINT: one process, pre-forked workers, or granian's own.
+
+    ``make_app()`` runs in each serving process (after any fork: the engine
+    is opened per worker) and returns the WSGI app and a close function.
+    """
+    if config.server == "granian":
+        run_granian(config, log)
+        return
+    sock = bind(config)
+    log.info("listening", server=config.server, url=f"http://{config.host}:{config.port}",
+             workers=config.workers, public_url=config.public_url)
+    if config.workers > 1:
+        from dropsvc.prefork import Prefork
+
+        Prefork(sock, config.workers, lambda: serve_in_process(sock, config, log, make_app), log).run()
+        log.info("stopped", server=config.server, workers=config.workers)
+    else:
+        serve_in_process(sock, config, log, make_app)
+
+
+def serve_in_process(sock: socket.socket, config: Config, log: EventLogger, make_app: AppFactory) -> None:
+    app, close = make_app()
+    try:
+        RUNNERS[config.server](sock, app, log)
+    finally:
+        log.info("stopped", server=config.server, pid=os.getpid())
+        close()

@@ -9,6 +9,8 @@ import pytest
 
 from dropsvc import Engine
 
+pytest_plugins = ["payos_fixtures"]  # the PayOS sandbox fixtures (tests/payos_fixtures.py)
+
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:

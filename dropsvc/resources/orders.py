@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import falcon
@@ -50,12 +51,16 @@ class OrderItem:
 class OrderCancel:
     """POST /api/orders/{public_ref}/cancel: a reserved order gives its stock back (SPEC 5)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine,
+                 on_cancelled: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.engine = engine
+        self.on_cancelled = on_cancelled  # e.g. cancel the PayOS link, outside the transaction
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, public_ref: str) -> None:
         result = self.engine.cancel(public_ref)
         if result.outcome == "ok":
+            if self.on_cancelled is not None:
+                self.on_cancelled(result.order)
             send_json(resp, public_order(result.order))
             return
         if result.outcome == "not_found":

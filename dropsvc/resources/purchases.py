@@ -14,6 +14,7 @@ import falcon
 import orjson
 
 from dropsvc._engine import MAX_IDEMPOTENCY_KEY_LENGTH, MAX_QUANTITY, MAX_USER_ID_LENGTH
+from dropsvc.buyers import Buyers
 from dropsvc.engine import Engine
 from dropsvc.http_errors import error_body, invalid_field
 from dropsvc.resources.common import parse_id, read_json_object
@@ -38,8 +39,12 @@ REFUSALS: dict[str, tuple[int, bytes]] = {
 }
 
 
-def purchase_fields(body: dict[str, Any]) -> tuple[str, int]:
-    """(user_id, quantity) from the body, or 422 naming the field at fault."""
+def purchase_fields(body: dict[str, Any], buyer: str | None = None) -> tuple[str, int]:
+    """(user_id, quantity) from the body, or 422 naming the field at fault.
+
+    ``buyer`` is the user_id of a valid buyer cookie: it wins over the body's
+    user_id, which is then optional and ignored whatever it says.
+    """
     user_id: Any = None
     quantity: Any = 1
     for name, value in body.items():
@@ -49,7 +54,9 @@ def purchase_fields(body: dict[str, Any]) -> tuple[str, int]:
             quantity = value
         else:
             raise invalid_field(f"unknown field {name[:64]!r}: the body takes user_id and quantity")
-    if user_id is None:
+    if buyer is not None:
+        user_id = buyer
+    elif user_id is None:
         raise invalid_field("user_id is required")
     if type(user_id) is not str or not 0 < len(user_id) <= MAX_USER_ID_LENGTH:
         raise invalid_field(f"user_id must be a string of 1 to {MAX_USER_ID_LENGTH} characters")
@@ -72,14 +79,16 @@ def idempotency_key(req: falcon.Request) -> str | None:
 class Purchases:
     """Decide one purchase: 201 new order, 200 same order again, 409/422/404 refusals."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, buyers: Buyers | None = None) -> None:
         self.purchase = engine.purchase
+        self.buyer_of = None if buyers is None else buyers.user_id_of
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, drop_id: str) -> None:
         number = parse_id(drop_id)
         if number is None:
             raise drop_not_found(drop_id)
-        user_id, quantity = purchase_fields(read_json_object(req, BODY_LIMIT))
+        buyer = None if self.buyer_of is None else self.buyer_of(req)  # the signed cookie, if any
+        user_id, quantity = purchase_fields(read_json_object(req, BODY_LIMIT), buyer)
         key = idempotency_key(req)
         result = self.purchase(number, user_id, quantity, key)
         outcome = result.outcome

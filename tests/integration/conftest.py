@@ -2,7 +2,8 @@
 
 - ``start_server(**options)``: a server on a free port with its own temp DB, stopped
   (SIGTERM) at the end of the test that started it; options as ``live_server.launch``.
-- ``service``: one shared server with an admin token, for the whole session.
+- ``service``: one shared server with an admin token, for the whole session, once per
+  server configuration (bjoern, bjoern with 2 workers, meinheld, granian).
 - ``api``: a small JSON client for ``service``; ``snapshot()``: its database's rows.
 """
 
@@ -30,9 +31,18 @@ def start_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         assert_no_unhandled_errors(server)
 
 
-@pytest.fixture(scope="session")
-def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    server = launch(tmp_path_factory.mktemp("service"))
+# every test on the shared service runs on each server configuration SPEC 8 names
+SERVER_CONFIGURATIONS = {
+    "bjoern": (),
+    "bjoern-2-workers": ("--workers", "2"),
+    "meinheld": ("--server", "meinheld"),
+    "granian": ("--server", "granian", "--threads", "8"),
+}
+
+
+@pytest.fixture(scope="session", params=sorted(SERVER_CONFIGURATIONS))
+def service(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    server = launch(tmp_path_factory.mktemp("service"), extra_args=SERVER_CONFIGURATIONS[request.param])
     yield server
     status = server.stop()
     assert_no_unhandled_errors(server)

@@ -105,12 +105,13 @@ class Server:
 
 
 def launch(directory: Path, *, admin_token: str | None = ADMIN_TOKEN, demo: bool = False,
-           db_path: Path | None = None, extra_args: tuple[str, ...] = ()) -> Server:
-    """Start a server and wait until /healthz answers."""
+           db_path: Path | None = None, extra_args: tuple[str, ...] = (),
+           env: dict[str, str] | None = None) -> Server:
+    """Start a server and wait until /healthz answers; ``env`` adds settings (PAYOS_*...)."""
     port = free_port()
     db_path = db_path or directory / "drops.db"
     log_path = directory / f"server-{port}.log"
-    env = clean_env(DROPSVC_LOG_LEVEL="INFO")
+    env = clean_env(DROPSVC_LOG_LEVEL="INFO", **(env or {}))
     if admin_token is not None:
         env["DROPSVC_ADMIN_TOKEN"] = admin_token
     args = [sys.executable, "-m", "dropsvc", "serve", "--host", "127.0.0.1", "--port", str(port),

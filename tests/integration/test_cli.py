@@ -121,7 +121,8 @@ def test_console_script_is_installed(tmp_path):
     assert done.returncode == 0 and f"schema version {SCHEMA_VERSION}" in done.stdout
 
 
-def test_help_says_only_one_worker_for_now():
+def test_serve_help_names_the_servers_and_workers():
     done = run_cli("serve", "--help")
     assert done.returncode == 0
-    assert "only 1" in " ".join(done.stdout.split())
+    text = " ".join(done.stdout.split())
+    assert "worker processes" in text and "bjoern" in text and "granian" in text

@@ -50,6 +50,8 @@ def test_no_purchase_body_yields_a_500(service, fuzz_drop, body, key, content_ty
     finally:
         conn.close()
     assert reply.status in (200, 201, 400, 409, 413, 415, 422), reply.body
+    if reply.status == 400 and not reply.body:
+        return  # the HTTP server's own parser refused the request (granian: control bytes in a header)
     payload = reply.json
     if reply.status >= 400:
         assert set(payload) == {"error"} and isinstance(payload["error"]["code"], str)
@@ -70,6 +72,18 @@ def test_no_path_yields_a_500(service, segment, method, prefix):
     assert 200 <= reply.status < 500, reply.body
 
 
+def complete_response(data: bytes) -> bool:
+    """Whether data holds a whole HTTP response (headers and Content-Length bytes of body)."""
+    head, found, body = data.partition(b"\r\n\r\n")
+    if not found:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(body) >= int(value.strip())
+    return True
+
+
 @pytest.mark.parametrize("raw", [
     b"POST /api/drops/1/purchases HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
     b"Content-Length: 3\r\n\r\n{}}",
@@ -84,11 +98,17 @@ def test_no_path_yields_a_500(service, segment, method, prefix):
 ], ids=["short-length", "odd-etags", "bad-escape", "nul-ref", "http10-no-body", "latin1-token",
         "chunked-too-big"])
 def test_raw_requests_get_a_4xx_not_a_500(service, raw):
+    # no half-close: some servers (granian) drop the answer when the client shuts its side
     with socket.create_connection((service.host, service.port), timeout=10) as sock:
         sock.sendall(raw)
-        sock.shutdown(socket.SHUT_WR)
         data = b""
-        while chunk := sock.recv(65536):
+        while not complete_response(data):
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                break
+            if not chunk:
+                break
             data += chunk
     status = int(data.split(b" ", 2)[1])
     assert 200 <= status < 500, data

@@ -1,0 +1,92 @@
+"""Who is buying, without accounts: a buyer id in a cookie the service signs.
+
+The shopper page gets a ``buyer`` cookie on ``GET /`` (and on the order page):
+a random 128-bit id, a dot, and the HMAC-SHA256 of the id under the
+database's ``buyer_cookie_key`` (made with the schema, kept with the data, so
+every worker process and a restarted service agree on it). HttpOnly,
+SameSite=Lax, Path=/; Secure when the service's public URL is https.
+
+A purchase that carries a valid cookie is made for that buyer whatever the
+body's ``user_id`` says, so a script cannot reset its per-user limit by
+inventing ids. What that is worth without accounts: see the README ("What the
+per-user limit is worth").
+
+The purchase hot path pays for this only when a Cookie header is present:
+one cookie parse, one HMAC and one constant-time compare.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+
+import falcon
+
+COOKIE_NAME = "buyer"
+COOKIE_MAX_AGE = 365 * 24 * 3600  # seconds; the id is re-issued whenever it is missing or invalid
+ID_BYTES = 16  # 128 bits
+ID_LENGTH = 2 * ID_BYTES  # hex
+MAC_LENGTH = 2 * hashlib.sha256().digest_size  # hex
+COOKIE_LENGTH = ID_LENGTH + 1 + MAC_LENGTH
+USER_ID_PREFIX = "buyer-"  # orders of cookie buyers read "buyer-<id>" (never shown to other shoppers)
+MIN_KEY_BYTES = 32
+
+
+class Buyers:
+    """Issues and verifies buyer cookies with one key: ``Buyers(engine.secret("buyer_cookie_key"))``."""
+
+    def __init__(self, key: bytes, *, secure: bool = False) -> None:
+        if len(key) < MIN_KEY_BYTES:
+            raise ValueError(f"the buyer cookie key must be at least {MIN_KEY_BYTES} bytes")
+        self._key = key
+        self.secure = secure
+
+    def _mac(self, buyer_id: str) -> str:
+        return hmac.digest(self._key, buyer_id.encode("ascii"), "sha256").hex()
+
+    def sign(self, buyer_id: str) -> str:
+        """The cookie value for ``buyer_id``: ``<id>.<mac>``."""
+        return f"{buyer_id}.{self._mac(buyer_id)}"
+
+    def new_cookie(self) -> tuple[str, str]:
+        """(a fresh random buyer id, its signed cookie value)."""
+        buyer_id = secrets.token_hex(ID_BYTES)
+        return buyer_id, self.sign(buyer_id)
+
+    def verify(self, value: str) -> str | None:
+        """The buyer id a cookie value carries, or None when it is malformed or forged."""
+        if len(value) != COOKIE_LENGTH or value[ID_LENGTH] != "." or not value.isascii():
+            return None
+        buyer_id = value[:ID_LENGTH]
+        if not hmac.compare_digest(self._mac(buyer_id), value[ID_LENGTH + 1:]):
+            return None
+        return buyer_id
+
+    def buyer_of(self, req: falcon.Request) -> str | None:
+        """The verified buyer id of a request (first valid ``buyer`` cookie), or None.
+
+        Free when the request has no Cookie header (scripts, the API).
+        """
+        if req.get_header("Cookie") is None:
+            return None
+        for value in req.get_cookie_values(COOKIE_NAME) or ():
+            buyer_id = self.verify(value)
+            if buyer_id is not None:
+                return buyer_id
+        return None
+
+    def user_id_of(self, req: falcon.Request) -> str | None:
+        """The ``user_id`` purchases of this request are made for, when its cookie is valid."""
+        buyer_id = self.buyer_of(req)
+        return None if buyer_id is None else USER_ID_PREFIX + buyer_id
+
+    def ensure_cookie(self, req: falcon.Request, resp: falcon.Response) -> str:
+        """The request's buyer id; a fresh signed cookie is set when it has none or an invalid one."""
+        buyer_id = self.buyer_of(req)
+        if buyer_id is not None:
+            return buyer_id
+        buyer_id, value = self.new_cookie()
+        resp.set_cookie(COOKIE_NAME, value, max_age=COOKIE_MAX_AGE, path="/", secure=self.secure,
+                        http_only=True, same_site="Lax")
+        return buyer_id

@@ -1,0 +1,62 @@
+"""The buyer cookie: signed ids, forged and malformed values refused (dropsvc/buyers.py)."""
+
+from __future__ import annotations
+
+import falcon
+import pytest
+from falcon import testing
+
+from dropsvc.buyers import COOKIE_LENGTH, COOKIE_NAME, USER_ID_PREFIX, Buyers
+
+KEY = bytes(range(32))
+
+
+def test_a_signed_id_verifies_and_is_random():
+    buyers = Buyers(KEY)
+    first_id, first = buyers.new_cookie()
+    second_id, second = buyers.new_cookie()
+    assert first_id != second_id and len(first_id) == 32 and int(first_id, 16) >= 0
+    assert len(first) == COOKIE_LENGTH and first.startswith(first_id + ".")
+    assert buyers.verify(first) == first_id and buyers.verify(second) == second_id
+
+
+@pytest.mark.parametrize("forge", [
+    lambda v: v[:-1] + ("0" if v[-1] != "0" else "1"),  # one MAC digit changed
+    lambda v: ("f" if v[0] != "f" else "e") + v[1:],  # the id changed, the MAC kept
+    lambda v: v[:32] + "." + "0" * 64,
+    lambda v: v[:32],  # no MAC
+    lambda v: v + "0",  # too long
+    lambda v: v.replace(".", ":"),
+    lambda v: v[:-1] + "é",  # not ASCII
+    lambda v: "",
+])
+def test_forged_or_malformed_values_are_refused(forge):
+    buyers = Buyers(KEY)
+    _, value = buyers.new_cookie()
+    assert buyers.verify(forge(value)) is None
+
+
+def test_another_key_refuses_the_cookie():
+    _, value = Buyers(KEY).new_cookie()
+    assert Buyers(bytes(32)).verify(value) is None
+
+
+def test_a_short_key_is_refused():
+    with pytest.raises(ValueError):
+        Buyers(b"short")
+
+
+def _request(cookie: str | None) -> falcon.Request:
+    headers = {} if cookie is None else {"Cookie": cookie}
+    return testing.create_req(path="/", headers=headers)
+
+
+def test_the_request_buyer_is_the_first_valid_cookie():
+    buyers = Buyers(KEY)
+    buyer_id, value = buyers.new_cookie()
+    assert buyers.buyer_of(_request(None)) is None
+    assert buyers.buyer_of(_request("other=1")) is None
+    assert buyers.buyer_of(_request(f"{COOKIE_NAME}=nope; other=1")) is None
+    assert buyers.buyer_of(_request(f"other=1; {COOKIE_NAME}={value}")) == buyer_id
+    assert buyers.buyer_of(_request(f"{COOKIE_NAME}=forged; {COOKIE_NAME}={value}")) == buyer_id
+    assert buyers.user_id_of(_request(f"{COOKIE_NAME}={value}")) == USER_ID_PREFIX + buyer_id

@@ -36,6 +36,9 @@ $(VENV)/.installed: pyproject.toml setup.py | $(BIN)/python
 	$(MAKE) system-deps
 	$(BIN)/pip install -q 'setuptools>=68' 'Cython>=3.0,<4' wheel
 	$(BIN)/pip install -q --no-build-isolation -e '.[dev]'
+	@# meinheld 1.0.2 pins greenlet<0.5, which does not build on Python 3.11; it builds and serves
+	@# against the greenlet 3 that playwright needs, so it is installed without its pins
+	$(BIN)/pip install -q --no-deps --no-build-isolation meinheld==1.0.2
 	touch $@
 
 deps: $(VENV)/.installed
@@ -69,6 +72,30 @@ bench-engine: build ## engine purchases/s against a C loop and stdlib sqlite3, N
 .PHONY: bench-micro
 bench-micro: build ## pytest-benchmark micro-benchmarks, saved in bench/results/micro for --benchmark-compare
 	$(BIN)/python -m pytest bench/micro --benchmark-autosave --benchmark-storage=bench/results/micro
+
+.PHONY: bench-http bench-locust bench-deps
+BENCH_APT := wrk redis-server
+
+bench-deps: build ## wrk and redis-server (apt), the `bench` extra (locust, redis-py): only what is missing
+	@missing=""; for p in $(BENCH_APT); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	$(MAKE) $(VENV)/.bench-installed
+
+# the `bench` extra's pins, installed as they are (re-installing the project would rebuild the engine)
+$(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['bench']))" | $(BIN)/pip install -q -r /dev/stdin
+	touch $@
+
+bench-http: bench-deps ## wrk: purchases/s against the server's ceilings, a naive app and Redis+Lua (~6 min)
+	$(BIN)/python bench/http.py
+
+bench-locust: bench-deps ## locust: 200 shoppers for 30 s against dropsvc serve, then the invariant checks
+	$(BIN)/python bench/journey_check.py
 
 wheel: deps ## a wheel in dist/
 	$(BIN)/pip wheel --no-deps -w dist .

@@ -144,17 +144,11 @@ cdef class Core:
         if not apply:
             raise MigrationError("%s has schema version %d, the engine needs %d: run `dropsvc migrate`"
                                  % (self.path, version, SCHEMA_VERSION))
-        cdef ErrorInfo err
-        err.rc = SQLITE_OK
-        with nogil:
-            writer_lock(self._writer, &err)
-        if err.rc != SQLITE_OK:
-            raise_error(&err)
+        self._lock_writer()
         try:
             self._apply_migrations(db)
         finally:
-            with nogil:
-                writer_unlock(self._writer)
+            self._unlock_writer()
 
     cdef _apply_migrations(self, sqlite3 *db):
         exec_script(db, b"BEGIN IMMEDIATE")
@@ -365,6 +359,25 @@ cdef class Core:
             self._sold_out_hints.discard(drop_id)
         return sold_out
 
+    cdef int _lock_writer(self) except -1:
+        """Enter the write critical section (the GIL released while waiting); raises when closed."""
+        cdef ErrorInfo err
+        cdef int rc
+        err.rc = SQLITE_OK
+        err.message[0] = 0
+        with nogil:
+            rc = writer_lock(self._writer, &err)
+        if rc != SQLITE_OK:
+            raise_error(&err)
+        if self._writer.db == NULL:
+            writer_unlock(self._writer)
+            raise EngineClosedError("the engine is closed")
+        return 0
+
+    cdef void _unlock_writer(self) noexcept:
+        with nogil:
+            writer_unlock(self._writer)
+
     cdef inline int _enter_write(self) except -1:
         if self._closed:
             raise EngineClosedError("the engine is closed")
@@ -445,13 +458,8 @@ cdef class Core:
         self._enter_write()
         err.rc = SQLITE_OK
         err.message[0] = 0
-        with nogil:
-            rc = writer_lock(w, &err)
-        if rc != SQLITE_OK:
-            raise_error(&err)
+        self._lock_writer()
         try:
-            if w.db == NULL:
-                raise EngineClosedError("the engine is closed")
             with nogil:
                 rc = writer_begin(w, &err)
             if rc != SQLITE_OK:
@@ -476,8 +484,7 @@ cdef class Core:
                 raise_error(&err)
             return result
         finally:
-            with nogil:
-                writer_unlock(w)
+            self._unlock_writer()
 
     cdef Statement _tx_statement(self, str sql):
         cdef Statement statement = self._tx_statements.get(sql)
@@ -530,14 +537,8 @@ cdef class Core:
             raise ValueError("checkpoint mode must be one of %s" % ", ".join(names))
         emode = modes[names.index(mode.upper())]
         self._enter_write()
-        err.rc = SQLITE_OK
-        with nogil:
-            rc = writer_lock(self._writer, &err)
-        if rc != SQLITE_OK:
-            raise_error(&err)
+        self._lock_writer()
         try:
-            if self._writer.db == NULL:
-                raise EngineClosedError("the engine is closed")
             with nogil:
                 sqlite3_busy_timeout(self._writer.db, busy_ms)
                 rc = sqlite3_wal_checkpoint_v2(self._writer.db, NULL, emode, &log_frames, &done_frames)
@@ -547,8 +548,7 @@ cdef class Core:
             check_rc(rc, self._writer.db)
             return (False, log_frames, done_frames)
         finally:
-            with nogil:
-                writer_unlock(self._writer)
+            self._unlock_writer()
 
     def backup(self, path):
         """Copy the database to path online (SQLite backup API) from one reader snapshot.
@@ -586,7 +586,6 @@ cdef class Core:
         cdef bytes source_path = os.fsencode(path)
         cdef sqlite3 *source = NULL
         cdef sqlite3_backup *job
-        cdef ErrorInfo err
         cdef int rc
         if not os.path.isfile(source_path):
             raise make_error(SQLITE_CANTOPEN, "no backup file at %s" % os.fsdecode(source_path))
@@ -594,14 +593,8 @@ cdef class Core:
         rc = sqlite3_open_v2(source_path, &source, SQLITE_OPEN_READONLY, NULL)
         try:
             check_rc(rc, source)
-            err.rc = SQLITE_OK
-            with nogil:
-                rc = writer_lock(self._writer, &err)
-            if rc != SQLITE_OK:
-                raise_error(&err)
+            self._lock_writer()
             try:
-                if self._writer.db == NULL:
-                    raise EngineClosedError("the engine is closed")
                 job = sqlite3_backup_init(self._writer.db, b"main", source, b"main")
                 if job == NULL:
                     check_rc(sqlite3_extended_errcode(self._writer.db), self._writer.db)
@@ -611,8 +604,7 @@ cdef class Core:
                 if rc != SQLITE_DONE:
                     check_rc(rc, self._writer.db)
             finally:
-                with nogil:
-                    writer_unlock(self._writer)
+                self._unlock_writer()
         finally:
             sqlite3_close_v2(source)
         self._sold_out_hints.clear()

@@ -1,16 +1,17 @@
 """The page routes and the buyer cookie: cache headers, the order page, purchases made for the cookie's buyer.
 
-In process through falcon.testing, plus one pass over real HTTP (bjoern) at the end.
+In process through falcon.testing, plus one pass over real HTTP (bjoern, meinheld, granian) at the end.
 """
 
 from __future__ import annotations
 
+import gzip
 import re
 from http.cookies import SimpleCookie
 
 import pytest
 from falcon import testing
-from live_server import Api, exchange
+from live_server import exchange
 
 from dropsvc import Engine
 from dropsvc.app import create_app
@@ -192,11 +193,9 @@ def test_without_vendor_assets_the_page_still_answers(tmp_path):
     assert site.url("app.js") in site.template and "/static/vendor" not in site.template
 
 
-# -- the same over real HTTP -----------------------------------------------------------------------
+# -- the same over real HTTP, on every server -----------------------------------------------------------------------
 
-def test_cookie_and_cache_headers_over_bjoern(start_server):
-    server = start_server()
-    api = Api(server)
+def test_cookie_and_cache_headers_over_every_server(api):
     page = api.get("/")
     cookie = SimpleCookie(page.headers["set-cookie"])[COOKIE_NAME].value
     assert page.status == 200 and page.headers["cache-control"] == "no-cache"
@@ -209,4 +208,5 @@ def test_cookie_and_cache_headers_over_bjoern(start_server):
     assert first.status == 201 and first.json["user_id"].startswith(USER_ID_PREFIX)
     assert second.status == 409 and second.error_code == "per_user_limit"
     assert api.get("/orders/" + "b" * 26).status == 404
-    api.close()
+    gzipped = api.get(script, headers={"Accept-Encoding": "gzip"})
+    assert gzipped.headers["content-encoding"] == "gzip" and gzip.decompress(gzipped.body).startswith(b"//")

@@ -521,31 +521,47 @@ cdef class Core:
     # -- introspection ---------------------------------------------------
 
     def checkpoint(self, str mode="PASSIVE", int busy_ms=0):
-        """Checkpoint the WAL inside the critical section; returns (busy, wal_frames, checkpointed).
+        """Checkpoint the WAL; returns (busy, wal_frames, checkpointed).
 
-        PASSIVE copies what readers allow; TRUNCATE also resets the WAL file
-        to zero bytes when no reader is in the way. Waits at most busy_ms for
-        readers, so purchases queued behind the lock are not held up.
+        PASSIVE runs on a reader handle, outside the write critical section:
+        SQLite lets it copy frames while purchases go on, so it never stalls
+        them. The other modes (FULL, RESTART, TRUNCATE: TRUNCATE also resets
+        the WAL file to zero bytes) need the writer and take the critical
+        section, waiting at most busy_ms for readers.
         """
         cdef int modes[4]
         cdef int emode, rc, log_frames = 0, done_frames = 0
-        cdef ErrorInfo err
+        cdef Reader *reader
+        cdef sqlite3 *db
         names = ("PASSIVE", "FULL", "RESTART", "TRUNCATE")
         modes[:] = [SQLITE_CHECKPOINT_PASSIVE, SQLITE_CHECKPOINT_FULL, SQLITE_CHECKPOINT_RESTART,
                     SQLITE_CHECKPOINT_TRUNCATE]
         if mode.upper() not in names:
             raise ValueError("checkpoint mode must be one of %s" % ", ".join(names))
         emode = modes[names.index(mode.upper())]
+        if emode == SQLITE_CHECKPOINT_PASSIVE:
+            reader = self._acquire_reader()
+            db = reader.db
+            try:
+                with nogil:
+                    rc = sqlite3_wal_checkpoint_v2(db, NULL, emode, &log_frames, &done_frames)
+                if rc == SQLITE_BUSY:
+                    return (True, log_frames, done_frames)
+                check_rc(rc, db)
+                return (False, log_frames, done_frames)
+            finally:
+                self._release_reader(reader)
         self._enter_write()
         self._lock_writer()
+        db = self._writer.db
         try:
             with nogil:
-                sqlite3_busy_timeout(self._writer.db, busy_ms)
-                rc = sqlite3_wal_checkpoint_v2(self._writer.db, NULL, emode, &log_frames, &done_frames)
-                sqlite3_busy_timeout(self._writer.db, BUSY_TIMEOUT_MS)
+                sqlite3_busy_timeout(db, busy_ms)
+                rc = sqlite3_wal_checkpoint_v2(db, NULL, emode, &log_frames, &done_frames)
+                sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS)
             if rc == SQLITE_BUSY:
                 return (True, log_frames, done_frames)
-            check_rc(rc, self._writer.db)
+            check_rc(rc, db)
             return (False, log_frames, done_frames)
         finally:
             self._unlock_writer()

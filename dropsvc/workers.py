@@ -13,12 +13,15 @@ import fcntl
 import os
 import signal
 import threading
+import time
 from typing import Any
 
 from dropsvc.engine import Engine
 from dropsvc.logs import EventLogger, get_logger
 
 EXPIRY_BATCH = 500
+TICK_SECONDS = 0.1  # how often the WAL size is looked at
+CHECKPOINT_BYTES = 4 * 1024 * 1024  # a PASSIVE checkpoint as soon as the WAL is this large
 
 
 class BackgroundWorker:
@@ -39,7 +42,8 @@ class BackgroundWorker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock_fd: int | None = None
-        self._since_checkpoint = 0.0
+        self._last_expiry = 0.0
+        self._last_checkpoint = 0.0
 
     @property
     def is_leader(self) -> bool:
@@ -81,15 +85,31 @@ class BackgroundWorker:
             self._lock_fd = None
 
     def _run(self) -> None:
-        while not self._stop.wait(self.expiry_interval):
+        while not self._stop.wait(min(self.expiry_interval, TICK_SECONDS)):
             try:
                 if self._try_lock():
-                    self.run_once()
+                    self._tick(time.monotonic())
             except Exception as error:  # a storage hiccup must not end background work
                 self.log.error("background_failed", error=type(error).__name__, detail=str(error))
 
+    def _tick(self, now: float) -> None:
+        if now - self._last_expiry >= self.expiry_interval:
+            self._last_expiry = now
+            self.expire()
+        if self.checkpoints and (now - self._last_checkpoint >= self.checkpoint_interval
+                                 or self._wal_size() > CHECKPOINT_BYTES):
+            self._last_checkpoint = now
+            self.checkpoint()
+
     def run_once(self) -> dict[str, Any]:
-        """One round: expire what is due (in batches), checkpoint when it is time."""
+        """Expire what is due and (unless Litestream owns them) checkpoint, now."""
+        result: dict[str, Any] = {"expired": self.expire()}
+        if self.checkpoints:
+            result["checkpoint"] = self.checkpoint()
+        return result
+
+    def expire(self) -> int:
+        """Expire every due hold, in batches of EXPIRY_BATCH; how many."""
         expired = 0
         while not self._stop.is_set():
             done = self.engine.expire_due(limit=EXPIRY_BATCH)
@@ -99,19 +119,22 @@ class BackgroundWorker:
         if expired:
             self.expired_total += expired
             self.log.info("reservations_expired", count=expired)
-        result: dict[str, Any] = {"expired": expired}
-        self._since_checkpoint += self.expiry_interval
-        if self.checkpoints and self._since_checkpoint >= self.checkpoint_interval:
-            self._since_checkpoint = 0.0
-            result["checkpoint"] = self.checkpoint()
-        return result
+        return expired
+
+    def _wal_size(self) -> int:
+        try:
+            return os.path.getsize(self.wal_path)
+        except FileNotFoundError:
+            return 0
 
     def checkpoint(self) -> tuple[bool, int, int]:
-        """PASSIVE normally; TRUNCATE (waiting for no reader) once the WAL is over its limit."""
-        try:
-            wal_size = os.path.getsize(self.wal_path)
-        except FileNotFoundError:
-            wal_size = 0
+        """PASSIVE (beside the writer, never stalling purchases); TRUNCATE once the WAL is over its limit.
+
+        A completed PASSIVE checkpoint lets the next write start the WAL over
+        from its beginning, so the file stops growing; TRUNCATE (which needs
+        the write lock, and waits for no reader) gives the space back.
+        """
+        wal_size = self._wal_size()
         mode = "TRUNCATE" if wal_size > self.wal_limit_bytes else "PASSIVE"
         busy, frames, copied = self.engine.checkpoint(mode)
         if mode == "TRUNCATE" or busy:

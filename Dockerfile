@@ -6,6 +6,14 @@
 # byte-identical rebuilds.
 ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
 
+# -- assets: Alpine.js from the npm registry at the version package-lock.json pins -----------------
+FROM node:20.19.5-bookworm-slim AS assets
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY static/ static/
+RUN mkdir -p static/vendor && cp node_modules/alpinejs/dist/cdn.min.js static/vendor/alpine.min.js
+
 # -- build: every wheel the service needs, ours included ---------------------------------------
 FROM ${PYTHON_IMAGE} AS build
 RUN apt-get update \
@@ -32,7 +40,9 @@ RUN apt-get update \
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     pip install --no-cache-dir --no-index --find-links=/wheels /wheels/*.whl
 
+COPY --from=assets /src/static /srv/static
 ENV DROPSVC_DB=/data/dropsvc.db \
+    DROPSVC_STATIC_DIR=/srv/static \
     DROPSVC_HOST=0.0.0.0 \
     DROPSVC_PORT=8000 \
     PYTHONDONTWRITEBYTECODE=1 \

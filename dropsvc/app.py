@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import falcon
@@ -16,11 +17,12 @@ from dropsvc.drops import DropError
 from dropsvc.engine import Engine
 from dropsvc.http_errors import ApiError, serialize_error
 from dropsvc.logs import get_logger
+from dropsvc.operations import add_operations
 from dropsvc.resources.admin import AdminDropItem, AdminDrops, AdminGuard
 from dropsvc.resources.drops import DropItem, DropList
 from dropsvc.resources.health import Health
 from dropsvc.resources.orders import OrderCancel, OrderItem
-from dropsvc.resources.pages import add_page_routes
+from dropsvc.resources.pages import Site, add_page_routes
 from dropsvc.resources.payments import OrderCheckout, PayOSWebhook
 from dropsvc.resources.purchases import Purchases
 
@@ -66,7 +68,9 @@ def add_routes(app: falcon.App, engine: Engine, config: Config, checkout: Checko
     app.add_route("/webhooks/payos", PayOSWebhook(engine, config.payos_checksum_key))
     app.add_route("/api/admin/drops", AdminDrops(engine, guard))
     app.add_route("/api/admin/drops/{drop_id}", AdminDropItem(engine, guard))
-    add_page_routes(app, engine, buyers)  # GET /, /orders/{public_ref}, /static/...
+    # GET /, /orders/{public_ref}, /static/...
+    add_page_routes(app, engine, buyers, Site(Path(config.static_dir)) if config.static_dir else None)
+    add_operations(app, engine, config, guard)  # /metrics, /readyz, /openapi.json, admin reads; request metrics
 
 
 def create_app(engine: Engine, config: Config, checkout: Checkout | None = None) -> falcon.App:

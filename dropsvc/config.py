@@ -18,6 +18,7 @@ SERVERS = ("bjoern", "meinheld", "granian")
 MAX_WORKERS = 64
 MAX_READERS = 64
 MAX_THREADS = 256
+MAX_ACCESS_LINES = 1_000_000
 ORDER_PAGE = "{public_url}/orders/{{public_ref}}"  # PayOS return/cancel default: the order page
 
 
@@ -65,6 +66,16 @@ def _url(name: str, raw: str) -> str:
     return url
 
 
+def _fraction(name: str, raw: str) -> float:
+    try:
+        value = float(raw.strip())
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise ConfigError(f"{name} must be a number from 0 to 1, got {_shown(raw)}")
+    return value
+
+
 def _secret(name: str, raw: str) -> str:
     # sent in headers: visible ASCII only; never echo the value itself
     if not (raw.isascii() and raw.isprintable()) or " " in raw:
@@ -93,6 +104,9 @@ SETTINGS: dict[str, Setting] = {
     "admin_token": Setting("DROPSVC_ADMIN_TOKEN", _secret),
     "public_url": Setting("DROPSVC_PUBLIC_URL", _url),
     "log_level": Setting("DROPSVC_LOG_LEVEL", _choice(LOG_LEVELS), "INFO"),
+    "static_dir": Setting("DROPSVC_STATIC_DIR", _text),
+    "access_log_sample": Setting("DROPSVC_ACCESS_LOG_SAMPLE", _fraction, 1.0),
+    "access_log_max_per_s": Setting("DROPSVC_ACCESS_LOG_MAX_PER_S", _integer(0, MAX_ACCESS_LINES), 100),
     "payos_base_url": Setting("PAYOS_BASE_URL", _url),
     "payos_client_id": Setting("PAYOS_CLIENT_ID", _text),
     "payos_api_key": Setting("PAYOS_API_KEY", _secret),
@@ -117,6 +131,9 @@ class Config:
     admin_token: str | None = field(default=None, repr=False)
     public_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
+    static_dir: str | None = None  # the page's files; default: static/ beside the package (a checkout)
+    access_log_sample: float = 1.0  # fraction of ordinary requests logged (errors always are)
+    access_log_max_per_s: int = 100  # ordinary access lines per second and process, 0 = no cap
     payos_base_url: str | None = None
     payos_client_id: str | None = None
     payos_api_key: str | None = field(default=None, repr=False)

@@ -166,7 +166,16 @@ def serve(config: Config, log: EventLogger, make_app: AppFactory) -> None:
 
     ``make_app()`` runs in each serving process (after any fork: the engine
     is opened per worker) and returns the WSGI app and a close function.
+    The metrics' multiprocess directory is made (and exported) before any
+    worker starts, and removed when the last one is gone.
     """
+    from dropsvc.metrics import multiprocess_dir
+
+    with multiprocess_dir(log):
+        _serve(config, log, make_app)
+
+
+def _serve(config: Config, log: EventLogger, make_app: AppFactory) -> None:
     if config.server == "granian":
         run_granian(config, log)
         return

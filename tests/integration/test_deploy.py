@@ -70,11 +70,14 @@ def test_dockerfile_shape():
     text = (REPO / "Dockerfile").read_text()
     assert PYTHON_BASE.search(text), "the base must be pinned by an exact python:3.11.x-slim-bookworm tag"
     stages = re.findall(r"^FROM (\S+)", text, re.M)
-    assert stages == ["${PYTHON_IMAGE}"] * 2, stages  # build and run stages from the same pinned base
+    # the page's assets from a pinned node image; build and run stages from the same pinned base
+    assert stages == ["node:20.19.5-bookworm-slim", "${PYTHON_IMAGE}", "${PYTHON_IMAGE}"], stages
+    assert "npm ci" in text.split("FROM")[1] and "alpinejs/dist/cdn.min.js" in text.split("FROM")[1]
     assert "AS build" in text and "pip wheel" in text
     for package in ("libsqlite3-dev", "gcc", "pkg-config"):
-        assert package in text.split("FROM")[1]
-    run_stage = text.split("FROM")[2]
+        assert package in text.split("FROM")[2]
+    run_stage = text.split("FROM")[3]
+    assert "DROPSVC_STATIC_DIR=/srv/static" in run_stage and "COPY --from=assets" in run_stage
     assert "libsqlite3-0" in run_stage and "libev4" in run_stage and "-dev" not in run_stage
     assert re.search(r"^USER 10001:10001$", run_stage, re.M)
     assert re.search(r"^HEALTHCHECK .*\n?.*/healthz", run_stage, re.M)

@@ -46,7 +46,9 @@ def test_a_bug_is_a_logged_500_in_the_envelope(app_and_engine, log_stream):
     reply = testing.TestClient(app).simulate_get("/broken")
     assert reply.status_code == 500
     assert reply.json == {"error": {"code": "internal_error", "message": "internal error"}}
-    [line] = [json.loads(text) for text in stream.getvalue().splitlines()]
+    logged = [json.loads(text) for text in stream.getvalue().splitlines()]
+    [line] = [entry for entry in logged if entry["event"] != "access"]  # + the request's access line
+    assert [entry["fields"]["status"] for entry in logged if entry["event"] == "access"] == [500]
     assert (line["level"], line["event"]) == ("error", "unhandled_error")
     assert line["fields"] == {"method": "GET", "path": "/broken", "error": "RuntimeError"}
     assert "RuntimeError" in line["error"] and SECRET not in stream.getvalue()
@@ -112,3 +114,16 @@ def test_bad_config_messages(env, flags, message):
     with pytest.raises(ConfigError) as raised:
         Config.load(env, **flags)
     assert str(raised.value) == message
+
+
+def test_static_dir_setting_serves_the_page_from_elsewhere(tmp_path):
+    """DROPSVC_STATIC_DIR: an installed wheel (the Docker image) finds the page's files there."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<!doctype html><title>elsewhere</title><p>from DROPSVC_STATIC_DIR</p>")
+    config = Config.load({"DROPSVC_STATIC_DIR": str(site)})
+    assert config.static_dir == str(site)
+    with Engine(tmp_path / "static.db") as engine:
+        client = testing.TestClient(create_app(engine, config))
+        page = client.simulate_get("/")
+        assert page.status_code == 200 and "from DROPSVC_STATIC_DIR" in page.text

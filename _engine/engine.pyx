@@ -89,7 +89,8 @@ cdef class Core:
         self._closed = True
 
     def __init__(self, path, *, int readers=4, str synchronous="NORMAL", bint migrate=True,
-                 int max_batch=64, int autocheckpoint=1000, long long mmap_size=256 * 1024 * 1024,
+                 int max_batch=64, int autocheckpoint=1000, long long wal_limit_bytes=64 * 1024 * 1024,
+                 long long mmap_size=256 * 1024 * 1024,
                  long long cache_kib=64 * 1024):
         synchronous = synchronous.upper()
         if synchronous not in SYNCHRONOUS_MODES:
@@ -110,6 +111,9 @@ cdef class Core:
         try:
             # 0 leaves checkpoints to a background worker (dropsvc's), off the commit path
             exec_script(self._writer.db, b"PRAGMA wal_autocheckpoint = %d" % max(autocheckpoint, 0))
+            # when a write starts the WAL over (after a complete checkpoint), the file is cut back
+            # to this size: the WAL stays bounded without a TRUNCATE checkpoint under the lock
+            exec_script(self._writer.db, b"PRAGMA journal_size_limit = %d" % max(wal_limit_bytes, 0))
             self._migrate(migrate)
             self._prepare_writer()
             self._load_settings()

@@ -36,16 +36,19 @@ def test_worker_expires_holds_and_gives_stock_back(engine, make_drop):
 
 
 def test_checkpoint_keeps_the_wal_bounded(tmp_path):
-    with Engine(tmp_path / "wal.db", autocheckpoint=0) as engine:
+    with Engine(tmp_path / "wal.db", autocheckpoint=0, wal_limit_bytes=64 * 1024) as engine:
         drop_id = engine.create_drop(slug="w", name="W", price=1, total_stock=10**6, per_user_limit=100)
         for n in range(3000):
             engine.purchase(drop_id, f"u{n}")
         wal = tmp_path / "wal.db-wal"
         grown = wal.stat().st_size
-        worker = BackgroundWorker(engine, wal_limit_bytes=1024)
-        busy, frames, copied = worker.checkpoint()
-        assert not busy and frames == copied
-        assert wal.stat().st_size < grown  # TRUNCATE: over the limit, the file is reset
+        busy, frames, copied = BackgroundWorker(engine).checkpoint()
+        assert not busy and frames == copied > 0
+        engine.purchase(drop_id, "after")  # the write that starts the WAL over cuts the file back
+        assert wal.stat().st_size <= 64 * 1024 < grown
+        locked = engine.counters()["lock_acquisitions"]
+        engine.checkpoint("PASSIVE")
+        assert engine.counters()["lock_acquisitions"] == locked  # PASSIVE never takes the write lock
         assert engine.check() == []
 
 

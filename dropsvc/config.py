@@ -15,6 +15,9 @@ from typing import Any
 SYNCHRONOUS_MODES = ("NORMAL", "FULL")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SERVERS = ("bjoern", "meinheld", "granian")
+# the fastest on purchases per durability mode, as bench/http.py measures it: bjoern's one loop
+# in NORMAL; in FULL granian's threads, whose concurrent purchases share one fsync (group commit)
+DEFAULT_SERVER = {"NORMAL": "bjoern", "FULL": "granian"}
 MAX_WORKERS = 64
 MAX_READERS = 64
 MAX_THREADS = 256
@@ -97,7 +100,7 @@ SETTINGS: dict[str, Setting] = {
     "host": Setting("DROPSVC_HOST", _text, "127.0.0.1"),
     "port": Setting("DROPSVC_PORT", _integer(1, 65535), 8000),
     "workers": Setting("DROPSVC_WORKERS", _integer(1, MAX_WORKERS), 1),
-    "server": Setting("DROPSVC_SERVER", _choice(SERVERS), "bjoern"),
+    "server": Setting("DROPSVC_SERVER", _choice(SERVERS)),  # default: DEFAULT_SERVER by durability
     "synchronous": Setting("DROPSVC_SYNCHRONOUS", _choice(SYNCHRONOUS_MODES), "NORMAL"),
     "readers": Setting("DROPSVC_READERS", _integer(1, MAX_READERS), 4),
     "threads": Setting("DROPSVC_THREADS", _integer(1, MAX_THREADS), 16),
@@ -157,6 +160,8 @@ class Config:
                 values[name] = setting.parse(setting.env, env[setting.env])
             else:
                 values[name] = setting.default
+        if values["server"] is None:
+            values["server"] = DEFAULT_SERVER[values["synchronous"]]
         if values["public_url"] is None:
             values["public_url"] = f"http://{values['host']}:{values['port']}"
         order_page = ORDER_PAGE.format(public_url=values["public_url"])

@@ -83,6 +83,14 @@ def test_config_defaults():
     assert config.payos_return_url == "http://127.0.0.1:8000/orders/{public_ref}"
 
 
+def test_default_server_follows_durability():
+    """The benchmark's pick: bjoern in NORMAL, granian (group commit across threads) in FULL."""
+    assert Config.load({}).server == "bjoern"
+    assert Config.load({"DROPSVC_SYNCHRONOUS": "FULL"}).server == "granian"
+    assert Config.load({"DROPSVC_SYNCHRONOUS": "FULL", "DROPSVC_SERVER": "bjoern"}).server == "bjoern"
+    assert Config.load({}, synchronous="FULL", server="meinheld").server == "meinheld"
+
+
 def test_flags_override_the_environment():
     env = {"DROPSVC_PORT": "9000", "DROPSVC_HOST": "0.0.0.0", "DROPSVC_SYNCHRONOUS": "full",
            "DROPSVC_ADMIN_TOKEN": SECRET, "PAYOS_API_KEY": "payos-key-1234", "DROPSVC_DB": ""}

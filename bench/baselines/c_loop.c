@@ -3,7 +3,8 @@
  * usage: c_loop DB DROP_ID PURCHASES SYNCHRONOUS BATCH
  * Prepared statements, the engine's PRAGMAs, BATCH purchases per
  * transaction (1 = one transaction per purchase). The database (schema and
- * drop) is made beforehand by the engine. Prints "purchases seconds".
+ * drop) is made beforehand by the engine. Buyers are u0, u1, ... (distinct,
+ * as in bench/engine.py). Prints "purchases seconds".
  */
 #include <sqlite3.h>
 #include <stdio.h>
@@ -66,7 +67,7 @@ int main(int argc, char **argv) {
     for (long long n = 0; n < purchases; n++) {
         if (n % batch == 0) run(begin);
         long long now = now_ms();
-        int len = snprintf(user, sizeof user, "c-user-%lld", n);
+        int len = snprintf(user, sizeof user, "u%lld", n);  /* the shape the Python runs use */
         sqlite3_bind_int64(load_drop, 1, drop_id);
         if (sqlite3_step(load_drop) != SQLITE_ROW) die("load drop");
         long long price = sqlite3_column_int64(load_drop, 0), total = sqlite3_column_int64(load_drop, 1);

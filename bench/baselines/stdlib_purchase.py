@@ -1,9 +1,17 @@
-"""Baseline: the full SPEC 5 purchase with the stdlib sqlite3 module, as fast as it allows.
+"""Baselines with the stdlib sqlite3 module, as fast as it allows.
 
-Same schema (made by the engine), same statements, same PRAGMAs; autocommit
-mode with explicit BEGIN IMMEDIATE / COMMIT, the module's statement cache,
-one connection behind a threading.Lock. What a careful Python developer
-writes without a compiled core.
+Same schema (made by the engine), same PRAGMAs as the engine's writer
+(WAL, synchronous, foreign_keys, busy_timeout, mmap_size, cache_size,
+temp_store); autocommit mode with explicit BEGIN IMMEDIATE / COMMIT, the
+module's statement cache, one connection behind a threading.Lock. What a
+careful Python developer writes without a compiled core.
+
+- ``StdlibShop``: the full SPEC 5 purchase (window, per-user limit, stock,
+  order, holding), the engine's statements one after another.
+- ``StdlibBare``: the seed's bare transaction, the atomic conditional
+  ``UPDATE drops SET sold = sold + 1 ...`` and an ``INSERT INTO orders``;
+  no window, no per-user limit, no holdings (so a file it wrote has live
+  orders without holdings: bench/engine.py checks it accordingly).
 """
 
 from __future__ import annotations
@@ -13,14 +21,22 @@ import threading
 import time
 
 
+def connect(path: str, synchronous: str) -> sqlite3.Connection:
+    """One connection with the engine's writer PRAGMAs."""
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, cached_statements=64)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA synchronous={synchronous}")
+    db.execute("PRAGMA foreign_keys=ON")
+    db.execute("PRAGMA busy_timeout=5000")
+    db.execute(f"PRAGMA mmap_size={256 * 1024 * 1024}")
+    db.execute(f"PRAGMA cache_size=-{64 * 1024}")
+    db.execute("PRAGMA temp_store=MEMORY")
+    return db
+
+
 class StdlibShop:
     def __init__(self, path: str, synchronous: str = "NORMAL") -> None:
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
-                                  cached_statements=64)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(f"PRAGMA synchronous={synchronous}")
-        self.db.execute("PRAGMA foreign_keys=ON")
-        self.db.execute("PRAGMA busy_timeout=5000")
+        self.db = connect(path, synchronous)
         self.lock = threading.Lock()
 
     def purchase(self, drop_id: int, user_id: str, quantity: int = 1) -> str:
@@ -62,6 +78,38 @@ class StdlibShop:
                 raise
             db.execute("COMMIT" if outcome == "ok" else "ROLLBACK")
             return outcome
+
+    def close(self) -> None:
+        self.db.close()
+
+
+class StdlibBare:
+    """The seed's transaction: the conditional UPDATE and the INSERT, nothing else."""
+
+    def __init__(self, path: str, synchronous: str = "NORMAL", *, price: int, hold_seconds: int = 600) -> None:
+        self.db = connect(path, synchronous)
+        self.lock = threading.Lock()
+        self.price = price
+        self.hold_ms = hold_seconds * 1000
+
+    def purchase(self, drop_id: int, user_id: str) -> str:
+        now = time.time_ns() // 1_000_000
+        db = self.db
+        with self.lock:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if db.execute("UPDATE drops SET sold = sold + 1 WHERE id = ? AND sold + 1 <= total_stock",
+                              (drop_id,)).rowcount == 0:
+                    db.execute("ROLLBACK")
+                    return "sold_out"
+                db.execute("INSERT INTO orders (drop_id, user_id, quantity, amount, status, created_at, expires_at)"
+                           " VALUES (?, ?, 1, ?, 'reserved', ?, ?)",
+                           (drop_id, user_id, self.price, now, now + self.hold_ms))
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return "ok"
 
     def close(self) -> None:
         self.db.close()

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 import jsonschema_rs  # schemathesis's own JSON Schema validator
 import pytest
+import requests
 import schemathesis
 from falcon import testing
 from hypothesis import HealthCheck, settings
@@ -123,6 +124,7 @@ def document_of_a_fresh_app() -> dict:
 
 
 schema = schemathesis.openapi.from_dict(document_of_a_fresh_app())
+KNOWN_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 
 
 def test_the_fuzzed_document_is_the_served_one(fuzzed_server):
@@ -135,5 +137,10 @@ def test_the_fuzzed_document_is_the_served_one(fuzzed_server):
 @settings(max_examples=MAX_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 def test_schemathesis_no_5xx_and_bodies_on_schema(case, fuzzed_server):
     headers = {"Authorization": f"Bearer {fuzzed_server.admin_token}"}
-    case.call_and_validate(base_url=fuzzed_server.base_url, headers=headers,
-                           checks=[not_a_server_error, response_schema_conformance], timeout=10)
+    try:
+        case.call_and_validate(base_url=fuzzed_server.base_url, headers=headers,
+                               checks=[not_a_server_error, response_schema_conformance], timeout=10)
+    except (requests.exceptions.ConnectionError, requests.exceptions.ChunkedEncodingError):
+        # schemathesis also tries methods HTTP/1.1 servers don't know (QUERY, ...): bjoern's parser
+        # then drops the connection instead of answering; for a method the document names, never
+        assert case.method.upper() not in KNOWN_METHODS, f"{case.method} {case.path}: connection dropped"

@@ -207,12 +207,20 @@ def run_processes(path: str, drop_id: int, mode: str, n: int, procs: int, thread
                                                          barrier, results)) for i in range(procs)]
     for child in children:
         child.start()
+    reports: list[Any] = []
+    deadline = time.monotonic() + 600
     try:
-        reports = [results.get(timeout=600) for _ in children]
-    except queue.Empty as exc:
-        raise RuntimeError("a benchmark process did not report") from exc
+        while len(reports) < procs:
+            try:
+                reports.append(results.get(timeout=1))
+            except queue.Empty:  # a child that died without a word (e.g. the engine's .so was being rebuilt)
+                dead = [c.exitcode for c in children if c.exitcode not in (None, 0)]
+                if dead or time.monotonic() > deadline:
+                    raise RuntimeError(f"a benchmark process died (exit codes {dead}) or hung: rerun") from None
     finally:
         for child in children:
+            if len(reports) < procs:
+                child.terminate()
             child.join(timeout=60)
     failed = [r for r in reports if isinstance(r, BaseException)]
     if failed:

@@ -142,20 +142,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def group_members(pgid: int) -> list[int]:
-    """Processes in process group ``pgid`` (the server and whatever it forked or spawned)."""
-    members = []
+def process_stats() -> Iterator[tuple[int, list[str]]]:
+    """(pid, the fields of /proc/<pid>/stat after the command name) for every live process."""
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
         try:
             with open(f"/proc/{name}/stat") as stat:
-                fields = stat.read().rpartition(")")[2].split()
+                yield int(name), stat.read().rpartition(")")[2].split()
         except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            members.append(int(name))
-    return members
+            continue  # it ended meanwhile
+
+
+def group_members(pgid: int) -> list[int]:
+    """Processes in process group ``pgid`` (the server and whatever it forked or spawned)."""
+    return [pid for pid, fields in process_stats() if int(fields[2]) == pgid and fields[0] != "Z"]
 
 
 def rss_anon_kb(pid: int) -> int | None:
@@ -189,17 +190,8 @@ def ours_cpu_seconds(pgids: list[int]) -> float:
     Kernel threads (writeback, the journal, block I/O) work mostly for the load that writes the
     database, so their time is not counted as another job's.
     """
-    total = 0
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as stat:
-                fields = stat.read().rpartition(")")[2].split()
-        except OSError:
-            continue
-        if int(fields[2]) in pgids or int(fields[6]) & PF_KTHREAD:
-            total += int(fields[11]) + int(fields[12])  # utime, stime
+    total = sum(int(fields[11]) + int(fields[12])  # utime, stime
+                for _, fields in process_stats() if int(fields[2]) in pgids or int(fields[6]) & PF_KTHREAD)
     return total / HZ
 
 

@@ -10,7 +10,6 @@ import argparse
 import contextlib
 import fcntl
 import os
-import signal
 import sqlite3
 import struct
 import sys
@@ -24,6 +23,7 @@ from dropsvc import Engine, MigrationError, StorageError
 from dropsvc.config import LOG_LEVELS, SERVERS, SYNCHRONOUS_MODES, Config, ConfigError
 from dropsvc.drops import DropError, present_drop
 from dropsvc.logs import EventLogger, configure
+from dropsvc.threads import server_signals_blocked
 
 CONFIG_FLAGS = ("db", "host", "port", "workers", "server", "synchronous", "readers", "threads", "log_level",
                 "public_url")
@@ -93,14 +93,10 @@ def cmd_serve(args: argparse.Namespace, config: Config, log: EventLogger) -> int
     sandbox, address = None, f"{config.host}:{config.port}"
     try:
         if args.demo:  # the offline PayOS, unless a real one is configured: the demo pays at once
-            # its threads inherit a mask without the signals only the server's stop logic may take
-            previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGCHLD})
-            try:
-                address = "the demo PayOS sandbox"
+            address = "the demo PayOS sandbox"
+            with server_signals_blocked():  # its threads leave the stop signals to the server
                 sandbox, config = start_demo_payments(config)
-                address = f"{config.host}:{config.port}"
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+            address = f"{config.host}:{config.port}"
             log.info("demo_payments", payos_base_url=config.payos_base_url, sandbox=sandbox is not None)
         # checkpoints leave the commit path: the background worker runs them, or Litestream while it
         # replicates (SPEC 8); granian's worker processes read the choice from the environment

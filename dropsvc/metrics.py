@@ -33,7 +33,6 @@ import glob
 import os
 import re
 import shutil
-import signal
 import tempfile
 import threading
 from bisect import bisect_left
@@ -50,6 +49,7 @@ from prometheus_client.registry import Collector
 from dropsvc.drops import drop_status, now_ms
 from dropsvc.engine import Engine
 from dropsvc.logs import EventLogger, get_logger
+from dropsvc.threads import start_daemon
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -314,12 +314,7 @@ class Metrics:
 
     def start(self) -> Metrics:
         """The daemon thread that flushes every FLUSH_SECONDS (signals stay with the server)."""
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        try:
-            self._thread = threading.Thread(target=self._run, name="dropsvc-metrics", daemon=True)
-            self._thread.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        self._thread = start_daemon(self._run, "dropsvc-metrics")
         return self
 
     def stop(self) -> None:

@@ -37,6 +37,7 @@ from typing import IO, Any
 
 from dropsvc.config import ConfigError
 from dropsvc.logs import EventLogger, get_logger
+from dropsvc.threads import start_daemon
 
 URL_ENV = "DROPSVC_REPLICATE"
 SYNC_INTERVAL_ENV = "DROPSVC_REPLICATE_SYNC_INTERVAL"
@@ -232,14 +233,7 @@ class Replicator:
     # -- internals -------------------------------------------------------
 
     def _thread(self, target: Any, name: str, *args: Any) -> threading.Thread:
-        # the signals the server and the pre-fork master wait for (sigwait) must never land here
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM, signal.SIGCHLD})
-        try:
-            thread = threading.Thread(target=target, args=args, name=name, daemon=True)
-            thread.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-        return thread
+        return start_daemon(target, name, *args)
 
     def _spawn(self) -> None:
         """Start Litestream (the caller holds ``_lock``)."""

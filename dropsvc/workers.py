@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import fcntl
 import os
-import signal
 import threading
 import time
 from typing import Any
 
 from dropsvc.engine import Engine
 from dropsvc.logs import EventLogger, get_logger
+from dropsvc.threads import start_daemon
 
 EXPIRY_BATCH = 500
 TICK_SECONDS = 0.1  # how often the WAL size is looked at
@@ -50,13 +50,7 @@ class BackgroundWorker:
         return self._lock_fd is not None
 
     def start(self) -> BackgroundWorker:
-        # the thread inherits a mask without SIGINT/SIGTERM: the server's own stop logic gets them
-        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-        try:
-            self._thread = threading.Thread(target=self._run, name="dropsvc-background", daemon=True)
-            self._thread.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        self._thread = start_daemon(self._run, "dropsvc-background")
         return self
 
     def stop(self, timeout: float = 10.0) -> None:

@@ -63,6 +63,12 @@ class Checkout:
         if order["status"] != "reserved":
             raise CheckoutRefused(order["status"])
         if order["checkout_url"]:
+            if self._link_cancelled_at_payos(order):
+                # the shopper cancelled on the PayOS page, and PayOS makes no second link for one
+                # orderCode: the order can no longer be paid, so its hold goes back on sale
+                self.engine.cancel(public_ref)
+                self.log.info("order_cancelled_at_payos", order_code=order["order_code"])
+                raise CheckoutRefused("cancelled")
             return order, False
         if self.client is None:
             raise PaymentsUnavailable()
@@ -85,6 +91,17 @@ class Checkout:
         self.log.info("payment_link", order_code=order["order_code"], created=bool(stored),
                       payment_link_id=order["payment_link_id"])
         return order, bool(stored)
+
+    def _link_cancelled_at_payos(self, order: dict[str, Any]) -> bool:
+        """Whether PayOS says the stored link was cancelled (False when PayOS can't be asked)."""
+        if self.client is None or not order["payment_link_id"]:
+            return False
+        try:
+            return self.client.get_link(order["payment_link_id"]).get("status") == "CANCELLED"
+        except (PaymentError, ValueError) as error:
+            self.log.warning("payment_link_state_unknown", payment_link_id=order["payment_link_id"],
+                             error=type(error).__name__)
+            return False
 
     # -- best-effort cancel of a link whose order was cancelled ------------------------------
 

@@ -199,3 +199,22 @@ def test_demo_mode_pays_through_the_in_process_sandbox(start_server):
     assert conn.getresponse().status in (302, 303)
     assert wait_until(lambda: api.get(f"/api/orders/{order['public_ref']}").json["status"] == "paid")
     api.close()
+
+
+def test_cancelling_on_the_payos_page_gives_the_hold_back_at_the_next_checkout(shop):
+    drop, order = buy(shop, "alice", total_stock=1)
+    linked = shop.checkout(order["public_ref"])
+    url = urllib.parse.urlsplit(linked["checkout_url"])
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    conn.request("POST", url.path + "/cancel", body=b"", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    back = conn.getresponse()
+    back.read()
+    assert back.status in (302, 303) and "cancel=true" in back.getheader("Location")
+    assert shop.order(order["public_ref"])["status"] == "reserved"  # PayOS sends no webhook for a cancel
+    # Pay again: PayOS will not make a second link for this orderCode, so the order is cancelled
+    again = shop.api.post(f"/api/orders/{order['public_ref']}/checkout")
+    assert again.status == 409 and again.error_code == "cancelled"
+    assert shop.order(order["public_ref"])["status"] == "cancelled"
+    assert remaining(shop, drop["id"]) == 1
+    assert shop.api.buy(drop["id"], "bob").status == 201
+    assert shop.check() == []

@@ -55,7 +55,7 @@ cdef void run_batch(Writer *w, Pending **batch, int count) noexcept nogil:
         return
     for i in range(count):
         r = batch[i].reply
-        rc = decide_purchase(w, batch[i].request, r, now_ms())
+        rc = decide_purchase(w, batch[i].request, r, now_ms(), count == 1)
         if rc == SQLITE_OK:
             wrote += r.outcome == OUTCOME_OK
         else:

@@ -32,7 +32,8 @@ cdef struct PurchaseReply:
     ErrorInfo error
 
 
-cdef int decide_purchase(Writer *w, PurchaseRequest *q, PurchaseReply *r, long long now) noexcept nogil:
+cdef int decide_purchase(Writer *w, PurchaseRequest *q, PurchaseReply *r, long long now,
+                         bint alone) noexcept nogil:
     """Steps 1-5 of SPEC 5 inside an open write transaction.
 
     Returns an SQLite result code (OK unless storage failed); the decision
@@ -113,6 +114,10 @@ cdef int decide_purchase(Writer *w, PurchaseRequest *q, PurchaseReply *r, long l
     if sold + q.quantity > total_stock:
         r.outcome = OUTCOME_SOLD_OUT
         return SQLITE_OK
+    if alone:
+        # the only purchase of its transaction: a failure rolls the whole of it back anyway,
+        # so it needs no savepoint of its own
+        return write_purchase(w, q, r, now, price, hold_seconds)
     rc = step_done(w.savepoint)
     if rc != SQLITE_OK:
         return rc

@@ -53,12 +53,16 @@ def checked_fields(body: dict[str, Any], allowed: frozenset[str]) -> dict[str, A
     return body
 
 
-class AdminDrops:
-    """POST /api/admin/drops: create a drop, 201 with it as shoppers will see it."""
+class AdminResource:
+    """An admin route: the engine and the bearer-token guard every responder checks first."""
 
     def __init__(self, engine: Engine, guard: AdminGuard) -> None:
         self.engine = engine
         self.guard = guard
+
+
+class AdminDrops(AdminResource):
+    """POST /api/admin/drops: create a drop, 201 with it as shoppers will see it."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.guard.check(req)
@@ -70,12 +74,8 @@ class AdminDrops:
         send_json(resp, drop, 201)
 
 
-class AdminDropItem:
+class AdminDropItem(AdminResource):
     """PATCH /api/admin/drops/{drop_id}: change fields; stock never below sold."""
-
-    def __init__(self, engine: Engine, guard: AdminGuard) -> None:
-        self.engine = engine
-        self.guard = guard
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, drop_id: str) -> None:
         self.guard.check(req)

@@ -26,7 +26,7 @@ import orjson
 
 from dropsvc.engine import Engine
 from dropsvc.http_errors import invalid_field
-from dropsvc.resources.admin import AdminGuard
+from dropsvc.resources.admin import AdminResource
 from dropsvc.resources.common import MAX_ID, parse_id, send_json
 from dropsvc.resources.drops import drop_not_found
 from dropsvc.resources.orders import CURRENCY, order_not_found
@@ -124,12 +124,8 @@ def order_history(order: dict[str, Any], events: list[dict[str, Any]]) -> list[d
     return known + [item for item in history if item["at"] is None]
 
 
-class AdminDropOrders:
+class AdminDropOrders(AdminResource):
     """GET /api/admin/drops/{drop_id}/orders: ``{"orders": [...], "next_after": id | null}``."""
-
-    def __init__(self, engine: Engine, guard: AdminGuard) -> None:
-        self.engine = engine
-        self.guard = guard
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, drop_id: str) -> None:
         self.guard.check(req)
@@ -150,12 +146,8 @@ class AdminDropOrders:
                          "next_after": next_after})
 
 
-class AdminOrderItem:
+class AdminOrderItem(AdminResource):
     """GET /api/admin/orders/{public_ref}: the order, its payment events and its history."""
-
-    def __init__(self, engine: Engine, guard: AdminGuard) -> None:
-        self.engine = engine
-        self.guard = guard
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, public_ref: str) -> None:
         self.guard.check(req)
@@ -176,12 +168,8 @@ class AdminOrderItem:
         send_json(resp, {"order": order, "payment_events": events, "history": order_history(order, events)})
 
 
-class AdminPaymentEvents:
+class AdminPaymentEvents(AdminResource):
     """GET /api/admin/payment-events?action=amount_mismatch: ``{"events": [...], "next_after": id | null}``."""
-
-    def __init__(self, engine: Engine, guard: AdminGuard) -> None:
-        self.engine = engine
-        self.guard = guard
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         self.guard.check(req)

@@ -5,6 +5,7 @@
 const POLL_MS = 1500;          // drops and order polling while the tab is visible
 const HIDDEN_POLL_MS = 10000;  // and while it is hidden
 const RETRIES = 3;             // network retries of one click (same Idempotency-Key)
+const DOUBLE_CLICK_MS = 500;   // a second click this soon after the first is the same intent, not a new purchase
 
 // -- the server's clock: countdowns agree with the server, not with the shopper's clock ----------
 // The page carries the server's time when it was rendered; the shopper's clock read when the response
@@ -234,6 +235,7 @@ document.addEventListener('alpine:init', () => {
   Alpine.data('card', () => ({
     qty: 1,
     busy: false,
+    settling: false,  // the double-click window after a click: the Buy button stays disabled
     answer: null,
     order: null,
     paying: false,
@@ -252,7 +254,8 @@ document.addEventListener('alpine:init', () => {
       } catch (e) { /* shown again on the next visit */ }
     },
     async buy(drop) {
-      if (this.busy) return;
+      if (this.busy || this.settling) return;
+      const clickedAt = performance.now();
       const quantity = Math.min(Math.max(1, this.qty || 1), Math.max(1, Math.min(drop.per_user_limit, drop.remaining)));
       const key = this.unanswered && this.unanswered.qty === quantity ? this.unanswered.key : 'click-' + randomHex(16);
       this.busy = true;
@@ -268,7 +271,11 @@ document.addEventListener('alpine:init', () => {
           savedOrders.put(drop.id, reply.data.public_ref);
         }
       } finally {
+        // the answer can beat a double-click's second click: hold the button until the window has passed
+        const rest = DOUBLE_CLICK_MS - (performance.now() - clickedAt);
+        this.settling = rest > 0;
         this.busy = false;
+        if (rest > 0) setTimeout(() => { this.settling = false; }, rest);
       }
     },
     async pay(order) {

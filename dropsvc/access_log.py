@@ -31,7 +31,6 @@ import os
 import random
 from typing import Any
 
-import falcon
 import orjson
 
 from dropsvc.logs import LOGGER_NAME
@@ -46,9 +45,8 @@ DEFAULT_SAMPLE = 1.0
 DEFAULT_MAX_PER_S = 100
 
 
-def error_code_of(resp: falcon.Response) -> str | None:
-    """The code of the error envelope in the response body, if it has one."""
-    data = resp.data
+def error_code_of(data: bytes | None) -> str | None:
+    """The code of the error envelope in a response body, if it has one."""
     if not data or data[:10] != b'{"error":{':
         return None
     try:
@@ -70,9 +68,12 @@ class AccessLog:
         self._lines = 0
         self._suppressed = 0
 
-    def write(self, req: falcon.Request, resp: falcon.Response, route: str | None, code: int,
-              elapsed_ns: int, now_ns: int) -> None:
-        """Log this request if it is an error, or if the sample and the cap let it through."""
+    def write(self, method: str, route: str | None, code: int, elapsed_ns: int, now_ns: int,
+              body: bytes | None) -> None:
+        """Log this request if it is an error, or if the sample and the cap let it through.
+
+        ``body`` is the response body: the error code is read from it only when a line is written.
+        """
         if code < 400 or code == 409:
             if now_ns >= self._window_end:
                 self._next_window(now_ns)
@@ -88,9 +89,9 @@ class AccessLog:
         if not self.logger.isEnabledFor(level):
             return
         self.pid = os.getpid()  # cheap, and right after a fork
-        fields: dict[str, Any] = {"route": route, "method": req.method, "status": code,
+        fields: dict[str, Any] = {"route": route, "method": method, "status": code,
                                   "duration_us": elapsed_ns // 1000, "pid": self.pid}
-        error = error_code_of(resp) if code >= 400 else None
+        error = error_code_of(body) if code >= 400 else None
         if route == PURCHASE_ROUTE:
             fields["outcome"] = PURCHASE_SUCCESS.get(code) or PURCHASE_REFUSALS.get(error or "", "rejected")
         if error is not None:

@@ -15,8 +15,10 @@ from dropsvc.checkout import Checkout, payos_client
 from dropsvc.config import Config
 from dropsvc.drops import DropError
 from dropsvc.engine import Engine
+from dropsvc.fast_purchases import FastPurchases, WSGIApp
 from dropsvc.http_errors import ApiError, serialize_error
 from dropsvc.logs import get_logger
+from dropsvc.observe import RequestObserver
 from dropsvc.operations import add_operations
 from dropsvc.resources.admin import AdminDropItem, AdminDrops, AdminGuard
 from dropsvc.resources.drops import DropItem, DropList
@@ -55,13 +57,16 @@ def json_handler() -> falcon.media.JSONHandler:
     return falcon.media.JSONHandler(dumps=orjson.dumps, loads=orjson.loads)
 
 
-def add_routes(app: falcon.App, engine: Engine, config: Config, checkout: Checkout) -> None:
+def add_routes(app: falcon.App, engine: Engine, config: Config,
+               checkout: Checkout) -> tuple[Purchases, RequestObserver]:
+    """Every route; returns the purchase resource and the request observer (the fast path shares them)."""
     guard = AdminGuard(config.admin_token)
     buyers = Buyers(engine.secret("buyer_cookie_key"), secure=config.public_url.startswith("https://"))
     app.add_route("/healthz", Health())
     app.add_route("/api/drops", DropList(engine))
     app.add_route("/api/drops/{drop_id}", DropItem(engine))
-    app.add_route("/api/drops/{drop_id}/purchases", Purchases(engine, buyers))
+    purchases = Purchases(engine, buyers)
+    app.add_route("/api/drops/{drop_id}/purchases", purchases)
     app.add_route("/api/orders/{public_ref}", OrderItem(engine))
     app.add_route("/api/orders/{public_ref}/cancel", OrderCancel(engine, checkout.cancel_link_later))
     app.add_route("/api/orders/{public_ref}/checkout", OrderCheckout(checkout))
@@ -70,11 +75,23 @@ def add_routes(app: falcon.App, engine: Engine, config: Config, checkout: Checko
     app.add_route("/api/admin/drops/{drop_id}", AdminDropItem(engine, guard))
     # GET /, /orders/{public_ref}, /static/...
     add_page_routes(app, engine, buyers, Site(Path(config.static_dir)) if config.static_dir else None)
-    add_operations(app, engine, config, guard)  # /metrics, /readyz, /openapi.json, admin reads; request metrics
+    observer = add_operations(app, engine, config, guard)  # /metrics, /readyz, /openapi.json, admin reads
+    return purchases, observer
 
 
 def create_app(engine: Engine, config: Config, checkout: Checkout | None = None) -> falcon.App:
-    """The service's WSGI app on an open engine (PayOS from config unless ``checkout`` is given)."""
+    """The service's Falcon app on an open engine (PayOS from config unless ``checkout`` is given)."""
+    return _build(engine, config, checkout)[0]
+
+
+def serving_app(engine: Engine, config: Config, checkout: Checkout | None = None) -> WSGIApp:
+    """What the servers run: the Falcon app behind the purchase fast path (``dropsvc.fast_purchases``)."""
+    app, purchases, observer = _build(engine, config, checkout)
+    return FastPurchases(app, purchases, observer)
+
+
+def _build(engine: Engine, config: Config,
+           checkout: Checkout | None) -> tuple[falcon.App, Purchases, RequestObserver]:
     app = falcon.App(media_type=falcon.MEDIA_JSON)
     handlers = {falcon.MEDIA_JSON: json_handler()}
     app.req_options.media_handlers.update(handlers)
@@ -85,5 +102,5 @@ def create_app(engine: Engine, config: Config, checkout: Checkout | None = None)
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(StorageError, handle_storage_error)
     app.add_error_handler(DropError, handle_drop_error)
-    add_routes(app, engine, config, checkout or Checkout(engine, config, payos_client(config)))
-    return app
+    purchases, observer = add_routes(app, engine, config, checkout or Checkout(engine, config, payos_client(config)))
+    return app, purchases, observer

@@ -68,17 +68,23 @@ class Buyers:
 
         Free when the request has no Cookie header (scripts, the API).
         """
-        if req.get_header("Cookie") is None:
+        return self.buyer_in(req.get_header("Cookie"))
+
+    def buyer_in(self, cookie_header: str | None) -> str | None:
+        """The verified buyer id of a Cookie header's first valid ``buyer`` cookie, or None."""
+        if cookie_header is None or COOKIE_NAME not in cookie_header:
             return None
-        for value in req.get_cookie_values(COOKIE_NAME) or ():
-            buyer_id = self.verify(value)
-            if buyer_id is not None:
-                return buyer_id
+        for pair in cookie_header.split(";"):
+            name, sep, value = pair.partition("=")
+            if sep and name.strip() == COOKIE_NAME:
+                buyer_id = self.verify(value.strip())
+                if buyer_id is not None:
+                    return buyer_id
         return None
 
-    def user_id_of(self, req: falcon.Request) -> str | None:
-        """The ``user_id`` purchases of this request are made for, when its cookie is valid."""
-        buyer_id = self.buyer_of(req)
+    def user_id_in(self, cookie_header: str | None) -> str | None:
+        """The ``user_id`` purchases are made for under this Cookie header, when its cookie is valid."""
+        buyer_id = self.buyer_in(cookie_header)
         return None if buyer_id is None else USER_ID_PREFIX + buyer_id
 
     def ensure_cookie(self, req: falcon.Request, resp: falcon.Response) -> str:

@@ -45,4 +45,4 @@ class RequestObserver:
             code = self._codes.get(status)
             if code is None:
                 code = self._codes[status] = http_status_to_code(status)
-            self.access_log.write(req, resp, route, code, elapsed, now)
+            self.access_log.write(req.method, route, code, elapsed, now, resp.data)

@@ -20,11 +20,12 @@ from dropsvc.resources.admin_orders import AdminDropOrders, AdminOrderItem, Admi
 from dropsvc.resources.readiness import Ready
 
 
-def add_operations(app: falcon.App, engine: Engine, config: Config, guard: AdminGuard) -> Metrics:
-    """Observe every request; add the operations and admin-read routes. Returns the process's Metrics."""
+def add_operations(app: falcon.App, engine: Engine, config: Config, guard: AdminGuard) -> RequestObserver:
+    """Observe every request; add the operations and admin-read routes. Returns the request observer."""
     metrics = Metrics(engine, config.workers, threaded=config.server == "granian")
     access_log = AccessLog(config.access_log_sample, config.access_log_max_per_s)
-    app.add_middleware(RequestObserver(metrics.requests, access_log))
+    observer = RequestObserver(metrics.requests, access_log)
+    app.add_middleware(observer)
     app.add_route("/metrics", MetricsResource(metrics))
     app.add_route("/readyz", Ready(engine, config))
     app.add_route("/openapi.json", OpenApiDocument(app))
@@ -33,4 +34,4 @@ def add_operations(app: falcon.App, engine: Engine, config: Config, guard: Admin
     app.add_route("/api/admin/payment-events", AdminPaymentEvents(engine, guard))
     if metrics.path is not None:  # other workers' scrapes need this one's counts without it being asked
         metrics.start()
-    return metrics
+    return observer

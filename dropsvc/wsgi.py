@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from dropsvc.app import create_app
+from dropsvc.app import serving_app
 from dropsvc.config import Config
 from dropsvc.engine import Engine
 from dropsvc.logs import EventLogger, configure
@@ -30,7 +30,7 @@ def open_service(config: Config, log: EventLogger, *, checkpoints: bool = True) 
         engine.close()
         log.info("engine_closed", db=config.db, pid=os.getpid())
 
-    return create_app(engine, config), close
+    return serving_app(engine, config), close
 
 
 def granian_app() -> Any:

@@ -13,7 +13,7 @@ from typing import Any
 import falcon
 import orjson
 
-from dropsvc._engine import MAX_IDEMPOTENCY_KEY_LENGTH, MAX_QUANTITY, MAX_USER_ID_LENGTH
+from dropsvc._engine import MAX_IDEMPOTENCY_KEY_LENGTH, MAX_QUANTITY, MAX_USER_ID_LENGTH, Result
 from dropsvc.buyers import Buyers
 from dropsvc.engine import Engine
 from dropsvc.http_errors import error_body, invalid_field
@@ -65,9 +65,8 @@ def purchase_fields(body: dict[str, Any], buyer: str | None = None) -> tuple[str
     return user_id, quantity
 
 
-def idempotency_key(req: falcon.Request) -> str | None:
-    """The Idempotency-Key header: 1 to 128 printable ASCII characters, or 422."""
-    key = req.get_header("Idempotency-Key")
+def idempotency_key(key: str | None) -> str | None:
+    """The Idempotency-Key header's value: 1 to 128 printable ASCII characters, or 422."""
     if key is None:
         return None
     if not (0 < len(key) <= MAX_IDEMPOTENCY_KEY_LENGTH and key.isascii() and key.isprintable()):
@@ -76,28 +75,32 @@ def idempotency_key(req: falcon.Request) -> str | None:
     return key
 
 
+def answer(result: Result) -> tuple[int, bytes, str | None]:
+    """(status, body, Location) of the engine's answer: 201 new order, 200 the same again, refusals."""
+    outcome = result.outcome
+    if outcome == "ok":
+        order = result.order
+        return 201, orjson.dumps(public_order(order)), "/api/orders/" + order["public_ref"]
+    if outcome == "duplicate":
+        return 200, orjson.dumps(public_order(result.order)), None
+    status, data = REFUSALS[outcome]
+    return status, data, None
+
+
 class Purchases:
     """Decide one purchase: 201 new order, 200 same order again, 409/422/404 refusals."""
 
     def __init__(self, engine: Engine, buyers: Buyers | None = None) -> None:
         self.purchase = engine.purchase
-        self.buyer_of = None if buyers is None else buyers.user_id_of
+        self.buyer_of = None if buyers is None else buyers.user_id_in
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, drop_id: str) -> None:
         number = parse_id(drop_id)
         if number is None:
             raise drop_not_found(drop_id)
-        buyer = None if self.buyer_of is None else self.buyer_of(req)  # the signed cookie, if any
+        buyer = None if self.buyer_of is None else self.buyer_of(req.get_header("Cookie"))  # signed cookie
         user_id, quantity = purchase_fields(read_json_object(req, BODY_LIMIT), buyer)
-        key = idempotency_key(req)
-        result = self.purchase(number, user_id, quantity, key)
-        outcome = result.outcome
-        if outcome == "ok":
-            order = result.order
-            resp.status = 201
-            resp.location = "/api/orders/" + order["public_ref"]
-            resp.data = orjson.dumps(public_order(order))
-        elif outcome == "duplicate":
-            resp.data = orjson.dumps(public_order(result.order))
-        else:
-            resp.status, resp.data = REFUSALS[outcome]
+        key = idempotency_key(req.get_header("Idempotency-Key"))
+        resp.status, resp.data, location = answer(self.purchase(number, user_id, quantity, key))
+        if location is not None:
+            resp.location = location

@@ -59,4 +59,8 @@ def test_the_request_buyer_is_the_first_valid_cookie():
     assert buyers.buyer_of(_request(f"{COOKIE_NAME}=nope; other=1")) is None
     assert buyers.buyer_of(_request(f"other=1; {COOKIE_NAME}={value}")) == buyer_id
     assert buyers.buyer_of(_request(f"{COOKIE_NAME}=forged; {COOKIE_NAME}={value}")) == buyer_id
-    assert buyers.user_id_of(_request(f"{COOKIE_NAME}={value}")) == USER_ID_PREFIX + buyer_id
+    assert buyers.user_id_in(f"{COOKIE_NAME}={value}") == USER_ID_PREFIX + buyer_id
+    assert buyers.buyer_in(f"  {COOKIE_NAME} = {value} ;other=2") == buyer_id  # spaces around = and ;
+    assert buyers.buyer_in(f"x{COOKIE_NAME}={value}") is None  # another cookie whose name ends alike
+    assert buyers.buyer_in(f"other={COOKIE_NAME}") is None
+    assert buyers.buyer_in(None) is None

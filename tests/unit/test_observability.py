@@ -94,15 +94,6 @@ def access_log(stream: io.StringIO, **options) -> AccessLog:
     return AccessLog(logger=logging.getLogger("dropsvc"), **options)
 
 
-class FakeResponse:
-    def __init__(self, data: bytes = b"") -> None:
-        self.data = data
-
-
-class FakeRequest:
-    method = "GET"
-
-
 def lines(stream: io.StringIO) -> list[dict]:
     return [json.loads(text) for text in stream.getvalue().splitlines()]
 
@@ -112,19 +103,18 @@ def test_cap_and_sample():
     log = access_log(stream, max_per_s=3)
     second = 1_000_000_000
     for i in range(10):
-        log.write(FakeRequest(), FakeResponse(), "/a", 200, 1000, 5 * second + i)
+        log.write("GET", "/a", 200, 1000, 5 * second + i, b"")
     for i in range(2):  # errors pass the cap
-        log.write(FakeRequest(), FakeResponse(b'{"error":{"code":"nope","message":"x"}}'), "/a", 422, 1000,
-                  5 * second + 20 + i)
-    log.write(FakeRequest(), FakeResponse(), "/a", 200, 1000, 7 * second)  # a new second
+        log.write("GET", "/a", 422, 1000, 5 * second + 20 + i, b'{"error":{"code":"nope","message":"x"}}')
+    log.write("GET", "/a", 200, 1000, 7 * second, b"")  # a new second
     got = lines(stream)
     assert [line["event"] for line in got] == ["access"] * 5 + ["access_log_suppressed", "access"]
     assert got[3]["fields"]["error"] == "nope" and got[5]["fields"]["lines"] == 7
     stream = io.StringIO()
     log = access_log(stream, sample=0.0, max_per_s=0)
     for i in range(50):
-        log.write(FakeRequest(), FakeResponse(), "/a", 409, 1000, i)
-    log.write(FakeRequest(), FakeResponse(b""), "/a", 503, 1000, 99)
+        log.write("GET", "/a", 409, 1000, i, b"")
+    log.write("GET", "/a", 503, 1000, 99, b"")
     assert [(line["level"], line["fields"]["status"]) for line in lines(stream)] == [("error", 503)]
     configure("INFO")
 

@@ -1,0 +1,157 @@
+"""The purchase fast path answers exactly as the Falcon resource does, and records the same metrics.
+
+Two apps on two engines made alike: ``create_app`` (Falcon only) and
+``serving_app`` (what the servers run: the fast path in front). Every request
+is sent to both; status, headers and body must match byte for byte, except
+the parts of a new order that differ between two databases (ids, refs).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from falcon import testing
+
+from dropsvc import Engine
+from dropsvc.app import create_app, serving_app
+from dropsvc.buyers import COOKIE_NAME, Buyers
+from dropsvc.config import Config
+from dropsvc.fast_purchases import FastPurchases
+
+DROP = {"slug": "pair", "name": "Pair", "price": 100_000, "total_stock": 2, "per_user_limit": 1}
+
+
+class FalconCalls:
+    """The fast path's Falcon app, counting the requests handed to it."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+        self.calls = 0
+
+    def __call__(self, environ, start_response):
+        self.calls += 1
+        return self.app(environ, start_response)
+
+
+def falcon_calls(both) -> int:
+    return both[1].app.app.calls
+
+
+@pytest.fixture
+def both(tmp_path):
+    engines = [Engine(tmp_path / f"{name}.db", readers=1) for name in ("falcon", "fast")]
+    for engine in engines:
+        engine.create_drop(**DROP)
+        engine.create_drop(**dict(DROP, slug="gone", total_stock=1))
+        engine.purchase(2, "first-buyer")  # drop 2 is sold out
+    falcon_app = create_app(engines[0], Config.load({}))
+    fast_app = serving_app(engines[1], Config.load({}))
+    assert isinstance(fast_app, FastPurchases)
+    fast_app.app = FalconCalls(fast_app.app)
+    yield testing.TestClient(falcon_app), testing.TestClient(fast_app), engines
+    for engine in engines:
+        engine.close()
+
+
+def same_answer(both, path: str, *, body: bytes | None = None, headers: dict[str, str] | None = None,
+                method: str = "POST", query: str | None = None):
+    falcon_client, fast_client, _ = both
+    headers = {"Content-Type": "application/json", **(headers or {})}
+    replies = [client.simulate_request(method, path, body=body, headers=headers, query_string=query)
+               for client in (falcon_client, fast_client)]
+    expected, got = replies
+    assert got.status == expected.status
+    assert sorted(got.headers) == sorted(expected.headers)
+    if expected.status_code in (200, 201) and method == "POST":  # an order: its ids differ between the files
+        assert got.json.keys() == expected.json.keys()
+        if expected.status_code == 201:
+            assert got.headers["location"] == "/api/orders/" + got.json["public_ref"]
+    else:
+        assert got.content == expected.content
+        for name, value in expected.headers.items():
+            assert got.headers[name] == value
+    return got
+
+
+def buy(user_id: str = "ann", quantity: object = 1) -> bytes:
+    return json.dumps({"user_id": user_id, "quantity": quantity}).encode()
+
+
+def test_new_orders_and_refusals_match(both):
+    assert same_answer(both, "/api/drops/1/purchases", body=buy("ann")).status_code == 201
+    assert same_answer(both, "/api/drops/1/purchases", body=buy("ann")).json["error"]["code"] == "per_user_limit"
+    assert same_answer(both, "/api/drops/2/purchases", body=buy("bob")).json["error"]["code"] == "sold_out"
+    assert same_answer(both, "/api/drops/9/purchases", body=buy("bob")).status_code == 404
+    assert same_answer(both, "/api/drops/1/purchases", body=buy("cy", 2)).json["error"]["code"] == "per_user_limit"
+    assert falcon_calls(both) == 0  # all well-formed: answered by the fast path itself
+
+
+def test_idempotent_replay_matches(both):
+    first = same_answer(both, "/api/drops/1/purchases", body=buy("dee"), headers={"Idempotency-Key": "k-1"})
+    again = same_answer(both, "/api/drops/1/purchases", body=buy("dee"), headers={"Idempotency-Key": "k-1"})
+    assert first.status_code == 201 and again.status_code == 200 and again.json == first.json
+    conflict = same_answer(both, "/api/drops/1/purchases", body=buy("eve"), headers={"Idempotency-Key": "k-1"})
+    assert conflict.status_code == 422 and falcon_calls(both) == 0
+
+
+@pytest.mark.parametrize("path, body, headers, query", [
+    ("/api/drops/1/purchases", buy("fay", 0), {}, None),
+    ("/api/drops/1/purchases", b'{"user_id": "fay", "colour": "red"}', {}, None),
+    ("/api/drops/1/purchases", b'{"quantity": 1}', {}, None),
+    ("/api/drops/1/purchases", b'{"user_id": "fay"', {}, None),
+    ("/api/drops/1/purchases", b"[1, 2]", {}, None),
+    ("/api/drops/1/purchases", b"", {}, None),
+    ("/api/drops/1/purchases", b"x" * 5000, {}, None),
+    ("/api/drops/1/purchases", buy("fay"), {"Content-Type": "text/plain"}, None),
+    ("/api/drops/1/purchases", buy("fay"), {"Idempotency-Key": "caf\u00e9"}, None),
+    ("/api/drops/1/purchases", buy("fay"), {"Idempotency-Key": "k" * 200}, None),
+    ("/api/drops/0/purchases", buy("fay"), {}, None),
+    ("/api/drops/x1/purchases", buy("fay"), {}, None),
+    ("/api/drops/99999999999999999999/purchases", buy("fay"), {}, None),
+    ("/api/drops//purchases", buy("fay"), {}, None),
+    ("/api/drops/1/purchases", buy("gil"), {}, "a=1"),
+])
+def test_every_refusal_is_falcons(both, path, body, headers, query):
+    reply = same_answer(both, path, body=body, headers=headers, query=query)
+    assert reply.status_code >= 400 or query  # a query string goes to Falcon, which buys the same way
+    assert falcon_calls(both) == 1
+
+
+def test_other_methods_are_falcons(both):
+    assert same_answer(both, "/api/drops/1/purchases", method="GET").status_code == 405
+    assert both[1].simulate_get("/api/drops/1").status_code == 200
+    assert falcon_calls(both) == 2
+
+
+def test_the_cookie_buyer_wins(both):
+    falcon_client, fast_client, engines = both
+    for client, engine in zip((falcon_client, fast_client), engines, strict=True):
+        buyers = Buyers(engine.secret("buyer_cookie_key"))
+        buyer_id, value = buyers.new_cookie()
+        reply = client.simulate_post("/api/drops/1/purchases", body=buy("anyone"),
+                                     headers={"Content-Type": "application/json",
+                                              "Cookie": f"{COOKIE_NAME}={value}"})
+        assert reply.status_code == 201 and reply.json["quantity"] == 1
+        [order] = engine.read("SELECT user_id FROM orders WHERE user_id LIKE 'buyer-%'")
+        assert order["user_id"] == "buyer-" + buyer_id
+
+
+def test_a_storage_failure_is_falcons_503(both):
+    _, fast_client, engines = both
+    engines[1].close()
+    reply = fast_client.simulate_post("/api/drops/1/purchases", body=buy("hal"),
+                                      headers={"Content-Type": "application/json"})
+    assert reply.status_code == 503 and reply.headers["retry-after"] == "1"
+    assert reply.json["error"]["code"] == "storage_unavailable"
+
+
+def test_fast_answers_are_counted(both):
+    _, fast_client, _ = both
+    fast_client.simulate_post("/api/drops/2/purchases", body=buy("ivy"), headers={"Content-Type": "application/json"})
+    fast_client.simulate_post("/api/drops/1/purchases", body=buy("jo"), headers={"Content-Type": "application/json"})
+    text = fast_client.simulate_get("/metrics").text
+    for status in ("409", "201"):
+        line = next(line for line in text.splitlines() if line.startswith("dropsvc_http_requests_total{")
+                    and 'route="/api/drops/{drop_id}/purchases"' in line and f'status="{status}"' in line)
+        assert line.endswith(" 1") or line.endswith(" 1.0"), line

@@ -26,7 +26,7 @@ from dropsvc.logs import EventLogger, configure
 from dropsvc.threads import server_signals_blocked
 
 CONFIG_FLAGS = ("db", "host", "port", "workers", "server", "synchronous", "readers", "threads", "log_level",
-                "public_url")
+                "public_url", "replicate", "replicate_sync_interval")
 DROP_FIELDS = (  # (flag, type, help) for `drop create`
     ("slug", str, "URL name: lower-case letters, digits, inner dashes (required)"),
     ("name", str, "display name (required)"),
@@ -72,10 +72,7 @@ def cmd_serve(args: argparse.Namespace, config: Config, log: EventLogger) -> int
     from dropsvc.server import serve
     from dropsvc.wsgi import CHECKPOINTS_ENV, open_service
 
-    try:
-        replication = ReplicationSettings.load(os.environ, args.replicate, args.replicate_sync_interval)
-    except ConfigError as error:
-        raise CommandError(str(error), 2) from None
+    replication = ReplicationSettings.of(config)
     log.info("starting", config=config.describe(),
              replicate=None if replication is None else replication.url)
     # the schema and the demo drop, once, before any serving process opens the file

@@ -8,6 +8,7 @@ a bad value raises ``ConfigError`` with a one-line message naming the variable
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -23,6 +24,10 @@ MAX_READERS = 64
 MAX_THREADS = 256
 MAX_ACCESS_LINES = 1_000_000
 ORDER_PAGE = "{public_url}/orders/{{public_ref}}"  # PayOS return/cancel default: the order page
+REPLICA_SCHEMES = ("file", "s3", "gs", "abs", "sftp", "webdav", "webdavs", "nats", "oss")  # Litestream's
+DEFAULT_SYNC_INTERVAL = 1.0  # seconds between Litestream's WAL shipments
+MIN_SYNC_INTERVAL, MAX_SYNC_INTERVAL = 0.05, 3600.0
+DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
 
 
 class ConfigError(ValueError):
@@ -86,6 +91,27 @@ def _secret(name: str, raw: str) -> str:
     return raw
 
 
+def _duration(name: str, raw: str) -> float:
+    """Seconds from ``250ms``, ``1s``, ``1.5``, ``2m``."""
+    match = DURATION.match(raw)
+    if match:
+        scale = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[match.group(2)]
+        seconds = float(match.group(1)) * scale
+        if MIN_SYNC_INTERVAL <= seconds <= MAX_SYNC_INTERVAL:
+            return seconds
+    raise ConfigError(f"{name} must be a duration from 50ms to 60m (e.g. 250ms, 1s), got {_shown(raw)}")
+
+
+def _replica_url(name: str, raw: str) -> str:
+    url = raw.strip()
+    scheme, sep, rest = url.partition("://")
+    if (not sep or scheme.lower() not in REPLICA_SCHEMES or not rest.strip("/") or " " in url
+            or not url.isprintable()):
+        raise ConfigError(f"{name} must be a Litestream replica URL "
+                          f"({', '.join(s + '://' for s in REPLICA_SCHEMES[:3])}...), got {_shown(raw)}")
+    return url
+
+
 @dataclass(frozen=True)
 class Setting:
     """Where one Config field comes from and how its text is checked."""
@@ -110,6 +136,8 @@ SETTINGS: dict[str, Setting] = {
     "static_dir": Setting("DROPSVC_STATIC_DIR", _text),
     "access_log_sample": Setting("DROPSVC_ACCESS_LOG_SAMPLE", _fraction, 1.0),
     "access_log_max_per_s": Setting("DROPSVC_ACCESS_LOG_MAX_PER_S", _integer(0, MAX_ACCESS_LINES), 100),
+    "replicate": Setting("DROPSVC_REPLICATE", _replica_url),
+    "replicate_sync_interval": Setting("DROPSVC_REPLICATE_SYNC_INTERVAL", _duration, DEFAULT_SYNC_INTERVAL),
     "payos_base_url": Setting("PAYOS_BASE_URL", _url),
     "payos_client_id": Setting("PAYOS_CLIENT_ID", _text),
     "payos_api_key": Setting("PAYOS_API_KEY", _secret),
@@ -137,6 +165,8 @@ class Config:
     static_dir: str | None = None  # the page's files; default: static/ beside the package (a checkout)
     access_log_sample: float = 1.0  # fraction of ordinary requests logged (errors always are)
     access_log_max_per_s: int = 100  # ordinary access lines per second and process, 0 = no cap
+    replicate: str | None = None  # a Litestream replica URL: `dropsvc serve` runs Litestream beside it
+    replicate_sync_interval: float = DEFAULT_SYNC_INTERVAL  # seconds
     payos_base_url: str | None = None
     payos_client_id: str | None = None
     payos_api_key: str | None = field(default=None, repr=False)

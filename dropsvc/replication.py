@@ -21,7 +21,6 @@ from __future__ import annotations
 import ctypes
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -30,21 +29,14 @@ import sysconfig
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from dropsvc.config import ConfigError
+from dropsvc.config import DEFAULT_SYNC_INTERVAL, Config
 from dropsvc.logs import EventLogger, get_logger
 from dropsvc.threads import start_daemon
 
-URL_ENV = "DROPSVC_REPLICATE"
-SYNC_INTERVAL_ENV = "DROPSVC_REPLICATE_SYNC_INTERVAL"
-DEFAULT_SYNC_INTERVAL = 1.0
-MIN_SYNC_INTERVAL, MAX_SYNC_INTERVAL = 0.05, 3600.0
-SCHEMES = ("file", "s3", "gs", "abs", "sftp", "webdav", "webdavs", "nats", "oss")
-DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
 READY_MESSAGE = "replicating to"  # Litestream's log line once a replica is set up
 START_TIMEOUT = 10.0  # for READY_MESSAGE; an early exit fails the start at once
 SHUTDOWN_SYNC_TIMEOUT = 5.0  # Litestream's last sync on SIGTERM
@@ -58,26 +50,6 @@ class ReplicationError(RuntimeError):
     """Litestream could not be found, started or run to completion."""
 
 
-def _duration(name: str, raw: str) -> float:
-    """Seconds from ``250ms``, ``1s``, ``1.5``, ``2m``; a ConfigError naming ``name`` otherwise."""
-    match = DURATION.match(raw)
-    if match:
-        scale = {"ms": 0.001, "s": 1.0, "m": 60.0, None: 1.0}[match.group(2)]
-        seconds = float(match.group(1)) * scale
-        if MIN_SYNC_INTERVAL <= seconds <= MAX_SYNC_INTERVAL:
-            return seconds
-    raise ConfigError(f"{name} must be a duration from 50ms to 60m (e.g. 250ms, 1s), got {raw!r}")
-
-
-def _replica_url(name: str, raw: str) -> str:
-    url = raw.strip()
-    scheme, sep, rest = url.partition("://")
-    if not sep or scheme.lower() not in SCHEMES or not rest.strip("/") or " " in url or not url.isprintable():
-        raise ConfigError(f"{name} must be a Litestream replica URL ({', '.join(s + '://' for s in SCHEMES[:3])}"
-                          f"...), got {raw[:60]!r}")
-    return url
-
-
 def go_duration(seconds: float) -> str:
     """A duration as Litestream's config reads it (Go ``time.ParseDuration``)."""
     return f"{max(1, round(seconds * 1000))}ms"
@@ -88,7 +60,7 @@ class ReplicationSettings:
     """Where to replicate and how often (``--replicate``, ``--replicate-sync-interval``)."""
 
     url: str
-    sync_interval: float = DEFAULT_SYNC_INTERVAL
+    sync_interval: float = DEFAULT_SYNC_INTERVAL  # seconds
 
     @property
     def monitor_interval(self) -> float:
@@ -96,22 +68,9 @@ class ReplicationSettings:
         return min(1.0, max(0.01, self.sync_interval / 5))
 
     @classmethod
-    def load(cls, env: Mapping[str, str], url: str | None = None,
-             sync_interval: str | None = None) -> ReplicationSettings | None:
-        """From flags (given, not None) or env; None when replication is off. Raises ConfigError."""
-        if url is not None:
-            checked = _replica_url("--replicate", url)
-        elif env.get(URL_ENV):
-            checked = _replica_url(URL_ENV, env[URL_ENV])
-        else:
-            checked = None
-        if sync_interval is not None:
-            interval = _duration("--replicate-sync-interval", sync_interval)
-        elif env.get(SYNC_INTERVAL_ENV):
-            interval = _duration(SYNC_INTERVAL_ENV, env[SYNC_INTERVAL_ENV])
-        else:
-            interval = DEFAULT_SYNC_INTERVAL
-        return None if checked is None else cls(checked, interval)
+    def of(cls, config: Config) -> ReplicationSettings | None:
+        """The replication ``config`` asks for (``--replicate`` / ``DROPSVC_REPLICATE``), or None."""
+        return None if config.replicate is None else cls(config.replicate, config.replicate_sync_interval)
 
 
 def find_litestream() -> str:

@@ -117,11 +117,26 @@ def test_public_url_sets_the_payos_defaults():
     ({"DROPSVC_SYNCHRONOUS": "OFF"}, {}, "DROPSVC_SYNCHRONOUS must be one of NORMAL, FULL, got 'OFF'"),
     ({"DROPSVC_HOST": " "}, {}, "DROPSVC_HOST must not be empty"),
     ({"DROPSVC_ADMIN_TOKEN": "has space"}, {}, "DROPSVC_ADMIN_TOKEN must be printable ASCII without spaces"),
+    ({"DROPSVC_REPLICATE": "ftp://x/y"}, {}, "DROPSVC_REPLICATE must be a Litestream replica URL "
+                                             "(file://, s3://, gs://...), got 'ftp://x/y'"),
+    ({"DROPSVC_REPLICATE_SYNC_INTERVAL": "10ms"}, {},
+     "DROPSVC_REPLICATE_SYNC_INTERVAL must be a duration from 50ms to 60m (e.g. 250ms, 1s), got '10ms'"),
+    ({"DROPSVC_REPLICATE_SYNC_INTERVAL": "1s"}, {"replicate_sync_interval": "1h"},
+     "--replicate-sync-interval must be a duration from 50ms to 60m (e.g. 250ms, 1s), got '1h'"),
 ])
 def test_bad_config_messages(env, flags, message):
     with pytest.raises(ConfigError) as raised:
         Config.load(env, **flags)
     assert str(raised.value) == message
+
+
+def test_replication_settings():
+    assert Config.load({}).replicate is None
+    config = Config.load({"DROPSVC_REPLICATE": " s3://bucket/db ", "DROPSVC_REPLICATE_SYNC_INTERVAL": "250ms"})
+    assert (config.replicate, config.replicate_sync_interval) == ("s3://bucket/db", 0.25)
+    flagged = Config.load({"DROPSVC_REPLICATE": "s3://bucket/db"}, replicate="file:///r", replicate_sync_interval="2m")
+    assert (flagged.replicate, flagged.replicate_sync_interval) == ("file:///r", 120.0)
+    assert Config.load(flagged.to_env()) == flagged  # what worker processes read back
 
 
 def test_static_dir_setting_serves_the_page_from_elsewhere(tmp_path):

@@ -34,8 +34,8 @@ from typing import Any
 import orjson
 
 from dropsvc.logs import LOGGER_NAME
+from dropsvc.resources.purchases import ROUTE as PURCHASE_ROUTE
 
-PURCHASE_ROUTE = "/api/drops/{drop_id}/purchases"
 # engine outcome of a purchase answer, from its status (success) or its error code (refusal)
 PURCHASE_SUCCESS = {201: "ok", 200: "duplicate"}
 PURCHASE_REFUSALS = {"sold_out": "sold_out", "per_user_limit": "per_user_limit", "not_started": "not_started",

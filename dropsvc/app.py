@@ -26,6 +26,7 @@ from dropsvc.resources.health import Health
 from dropsvc.resources.orders import OrderCancel, OrderItem
 from dropsvc.resources.pages import Site, add_page_routes
 from dropsvc.resources.payments import OrderCheckout, PayOSWebhook
+from dropsvc.resources.purchases import ROUTE as PURCHASE_ROUTE
 from dropsvc.resources.purchases import Purchases
 
 log = get_logger()
@@ -66,7 +67,7 @@ def add_routes(app: falcon.App, engine: Engine, config: Config,
     app.add_route("/api/drops", DropList(engine))
     app.add_route("/api/drops/{drop_id}", DropItem(engine))
     purchases = Purchases(engine, buyers)
-    app.add_route("/api/drops/{drop_id}/purchases", purchases)
+    app.add_route(PURCHASE_ROUTE, purchases)
     app.add_route("/api/orders/{public_ref}", OrderItem(engine))
     app.add_route("/api/orders/{public_ref}/cancel", OrderCancel(engine, checkout.cancel_link_later))
     app.add_route("/api/orders/{public_ref}/checkout", OrderCheckout(checkout))

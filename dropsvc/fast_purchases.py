@@ -32,11 +32,9 @@ from dropsvc._engine import StorageError
 from dropsvc.http_errors import ApiError
 from dropsvc.observe import RequestObserver
 from dropsvc.resources.common import is_json, parse_id
-from dropsvc.resources.purchases import BODY_LIMIT, Purchases, answer, idempotency_key, purchase_fields
+from dropsvc.resources.purchases import BODY_LIMIT, REFUSALS, ROUTE, Purchases
 
-PREFIX = "/api/drops/"
-SUFFIX = "/purchases"
-ROUTE = PREFIX + "{drop_id}" + SUFFIX
+PREFIX, _, SUFFIX = ROUTE.partition("{drop_id}")
 JSON_HEADER = ("content-type", "application/json")
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -47,11 +45,10 @@ class FastPurchases:
 
     def __init__(self, app: WSGIApp, purchases: Purchases, observer: RequestObserver) -> None:
         self.app = app
-        self.purchase = purchases.purchase
-        self.user_id_in = purchases.buyer_of
-        self.record = observer.record
-        self.access_log = observer.access_log
-        self._status_lines = {code: code_to_http_status(code) for code in (200, 201, 404, 409, 422)}
+        self.decide = purchases.decide
+        self.observed = observer.observed
+        statuses = {200, 201, *(status for status, _ in REFUSALS.values())}  # what ``answer`` gives
+        self._status_lines = {code: code_to_http_status(code) for code in statuses}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path: str = environ.get("PATH_INFO", "")
@@ -61,20 +58,18 @@ class FastPurchases:
         started = perf_counter_ns()
         drop_id = parse_id(path[len(PREFIX):-len(SUFFIX)])
         length_text: str = environ.get("CONTENT_LENGTH") or ""
-        if (drop_id is None or not is_json(environ.get("CONTENT_TYPE")) or not length_text.isdigit()
-                or not 0 < int(length_text) <= BODY_LIMIT):
+        length = int(length_text) if length_text.isdigit() else 0
+        if drop_id is None or not is_json(environ.get("CONTENT_TYPE")) or not 0 < length <= BODY_LIMIT:
             return self.app(environ, start_response)
-        data = environ["wsgi.input"].read(int(length_text))
+        data = environ["wsgi.input"].read(length)
         try:
-            if len(data) != int(length_text):
+            if len(data) != length:
                 raise ValueError("short body")
             body = orjson.loads(data)
             if type(body) is not dict:
                 raise ValueError("not an object")
-            buyer = None if self.user_id_in is None else self.user_id_in(environ.get("HTTP_COOKIE"))
-            user_id, quantity = purchase_fields(body, buyer)
-            key = idempotency_key(environ.get("HTTP_IDEMPOTENCY_KEY"))
-            status, payload, location = answer(self.purchase(drop_id, user_id, quantity, key))
+            status, payload, location = self.decide(drop_id, body, environ.get("HTTP_COOKIE"),
+                                                    environ.get("HTTP_IDEMPOTENCY_KEY"))
         except (ValueError, ApiError, StorageError):
             # Falcon renders the refusal (or the 503) exactly as it would have; nothing was bought
             environ["wsgi.input"] = io.BytesIO(data)
@@ -84,7 +79,5 @@ class FastPurchases:
             headers.append(("location", location))
         start_response(self._status_lines[status], headers)
         now = perf_counter_ns()
-        self.record(ROUTE, "POST", status, now - started)
-        if self.access_log is not None:
-            self.access_log.write("POST", ROUTE, status, now - started, now, payload)
+        self.observed(ROUTE, "POST", status, now - started, now, payload)
         return [payload]

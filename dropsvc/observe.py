@@ -39,10 +39,14 @@ class RequestObserver:
         except AttributeError:  # refused before the request middleware ran (falcon's own 400)
             elapsed = 0
         status = resp.status
-        route = req.uri_template
-        self.record(route, req.method, status, elapsed)
+        code = self._codes.get(status)
+        if code is None:
+            code = self._codes[status] = http_status_to_code(status)
+        self.observed(req.uri_template, req.method, code, elapsed, now, resp.data)
+
+    def observed(self, route: str | None, method: str, code: int, elapsed_ns: int, now_ns: int,
+                 body: bytes | None) -> None:
+        """Count a finished request and offer it to the access log (the fast path calls this too)."""
+        self.record(route, method, code, elapsed_ns)
         if self.access_log is not None:
-            code = self._codes.get(status)
-            if code is None:
-                code = self._codes[status] = http_status_to_code(status)
-            self.access_log.write(req.method, route, code, elapsed, now, resp.data)
+            self.access_log.write(method, route, code, elapsed_ns, now_ns, body)

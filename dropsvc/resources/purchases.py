@@ -21,6 +21,7 @@ from dropsvc.resources.common import parse_id, read_json_object
 from dropsvc.resources.drops import drop_not_found
 from dropsvc.resources.orders import public_order
 
+ROUTE = "/api/drops/{drop_id}/purchases"
 BODY_LIMIT = 4096
 
 # engine outcome -> (status, pre-rendered envelope); ok and duplicate answer the order
@@ -92,15 +93,25 @@ class Purchases:
 
     def __init__(self, engine: Engine, buyers: Buyers | None = None) -> None:
         self.purchase = engine.purchase
-        self.buyer_of = None if buyers is None else buyers.user_id_in
+        self.user_id_in = None if buyers is None else buyers.user_id_in
+
+    def decide(self, drop_id: int, body: dict[str, Any], cookie: str | None,
+               key: str | None) -> tuple[int, bytes, str | None]:
+        """(status, body, Location) for a parsed request; ApiError (422) for invalid fields.
+
+        ``cookie`` and ``key`` are the raw Cookie and Idempotency-Key headers. The fast path
+        (``dropsvc.fast_purchases``) calls this too.
+        """
+        buyer = None if self.user_id_in is None else self.user_id_in(cookie)  # the signed cookie wins
+        user_id, quantity = purchase_fields(body, buyer)
+        return answer(self.purchase(drop_id, user_id, quantity, idempotency_key(key)))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, drop_id: str) -> None:
         number = parse_id(drop_id)
         if number is None:
             raise drop_not_found(drop_id)
-        buyer = None if self.buyer_of is None else self.buyer_of(req.get_header("Cookie"))  # signed cookie
-        user_id, quantity = purchase_fields(read_json_object(req, BODY_LIMIT), buyer)
-        key = idempotency_key(req.get_header("Idempotency-Key"))
-        resp.status, resp.data, location = answer(self.purchase(number, user_id, quantity, key))
+        body = read_json_object(req, BODY_LIMIT)
+        resp.status, resp.data, location = self.decide(number, body, req.get_header("Cookie"),
+                                                       req.get_header("Idempotency-Key"))
         if location is not None:
             resp.location = location

@@ -8,6 +8,17 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := build-essential pkg-config libsqlite3-dev libev-dev python3-dev python3-venv nginx chromium
 ENGINE_SRC   := $(wildcard _engine/*.pyx _engine/*.pxi _engine/*.pxd _engine/includes/*.pxd) setup.py
 
+# the Debian packages of $(1) that are not installed yet, installed (as root, or through sudo)
+define apt_install
+@missing=""; for p in $(1); do \
+  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+done; \
+if [ -n "$$missing" ]; then \
+  echo "installing:$$missing"; \
+  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+fi
+endef
+
 FORCE:
 
 .PHONY: run test lint build deps system-deps bench-engine wheel clean
@@ -20,13 +31,7 @@ test: build browser ## lint, then the whole suite (unit, integration, browser)
 	$(BIN)/python -m pytest
 
 system-deps: ## apt packages the build needs (only those missing)
-	@missing=""; for p in $(APT_PACKAGES); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
-	fi
+	$(call apt_install,$(APT_PACKAGES))
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -77,13 +82,7 @@ bench-micro: build ## pytest-benchmark micro-benchmarks, saved in bench/results/
 BENCH_APT := wrk redis-server
 
 bench-deps: build ## wrk and redis-server (apt), the `bench` extra (locust, redis-py): only what is missing
-	@missing=""; for p in $(BENCH_APT); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing:$$missing"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
-	fi
+	$(call apt_install,$(BENCH_APT))
 	$(MAKE) $(VENV)/.bench-installed
 
 # the `bench` extra's pins, installed as they are (re-installing the project would rebuild the engine)

@@ -157,14 +157,6 @@ def test_idempotency_keys_are_per_drop(engine, make_drop):
     assert engine.purchase(b, "alice", idempotency_key="k").ok
 
 
-def test_duplicate_after_sell_out_still_gets_its_order(engine, make_drop):
-    drop_id = make_drop(total_stock=1)
-    first = engine.purchase(drop_id, "alice", idempotency_key="k")
-    assert engine.purchase(drop_id, "bob").outcome == "sold_out"
-    retry = engine.purchase(drop_id, "alice", idempotency_key="k")
-    assert retry.outcome == "duplicate" and retry.order["id"] == first.order["id"]
-
-
 def test_duplicate_reflects_the_order_as_it_is_now(engine, make_drop):
     drop_id = make_drop()
     first = engine.purchase(drop_id, "alice", idempotency_key="k")
@@ -221,9 +213,10 @@ def test_sold_out_answers_skip_the_write_lock_until_stock_returns(engine, make_d
     assert engine.purchase(drop_id, "carol").ok
 
 
-def test_sold_out_with_a_key_still_returns_the_earlier_order(engine, make_drop):
+def test_duplicate_after_sell_out_still_gets_its_order(engine, make_drop):
     drop_id = make_drop(total_stock=1)
     first = engine.purchase(drop_id, "alice", idempotency_key="k")
     assert engine.purchase(drop_id, "bob").outcome == "sold_out"
     retry = engine.purchase(drop_id, "alice", idempotency_key="k")
     assert retry.outcome == "duplicate" and retry.order["public_ref"] == first.order["public_ref"]
+    assert retry.order["id"] == first.order["id"]

@@ -50,8 +50,12 @@ cdef sqlite3_stmt *prepare(sqlite3 *db, str sql, bint persistent) except NULL:
 
 
 cdef sqlite3 *open_connection(bytes path, bint readonly_queries, str synchronous,
-                              long long mmap_size, long long cache_kib) except NULL:
-    """Open one connection on path with the engine's PRAGMAs."""
+                              long long mmap_size, long long cache_kib, int page_size=0) except NULL:
+    """Open one connection on path with the engine's PRAGMAs.
+
+    page_size (writer only) applies to a file that has no pages yet; an
+    existing file keeps the page size it was made with.
+    """
     cdef sqlite3 *db = NULL
     cdef int rc
     cdef int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
@@ -66,6 +70,9 @@ cdef sqlite3 *open_connection(bytes path, bint readonly_queries, str synchronous
         sqlite3_extended_result_codes(db, 1)
         sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS)
         if not readonly_queries:
+            if page_size:
+                # before anything writes page 1: SQLite ignores it for a file that has pages
+                exec_script(db, b"PRAGMA page_size = %d" % page_size)
             # journal_mode must be set outside a transaction; WAL persists in the file
             mode = query_scalar(db, "PRAGMA journal_mode=WAL")
             if mode != "wal":

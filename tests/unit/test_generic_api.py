@@ -133,3 +133,23 @@ def test_secrets_added_later_are_made_once_for_old_files(db_path):
         assert len(made) == 32
     with Engine(db_path) as engine:
         assert engine.secret("buyer_cookie_key") == made
+
+
+def test_new_files_get_small_pages_and_old_files_keep_theirs(tmp_path):
+    new = tmp_path / "new.db"
+    with Engine(new) as engine:
+        assert engine.read("PRAGMA page_size", ()) == [{"page_size": 1024}]
+    old = tmp_path / "old.db"
+    with Engine(old, page_size=4096) as engine:
+        drop_id = engine.create_drop(slug="kept", name="Kept", price=1, total_stock=5)
+    with Engine(old) as engine:  # reopened with the default: the file's own size stays
+        assert engine.read("PRAGMA page_size", ()) == [{"page_size": 4096}]
+        assert engine.purchase(drop_id, "a").ok
+        assert engine.check() == []
+
+
+@pytest.mark.parametrize("size", [0, 1000, 256, 131072])
+def test_page_size_must_be_a_power_of_two_sqlite_accepts(tmp_path, size):
+    with pytest.raises(ValueError, match="page_size"):
+        Engine(tmp_path / "x.db", page_size=size)
+    assert not (tmp_path / "x.db").exists()  # refused before the file is made

@@ -60,8 +60,11 @@ cdef sqlite3 *open_connection(bytes path, bint readonly_queries, str synchronous
     cdef int rc
     cdef int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
     cdef const char *cpath = path
+    # the writer writes the WAL through the engine's VFS layer (wal_vfs.c: a commit's frames in
+    # one write); readers never write it
+    cdef const char *vfs = NULL if readonly_queries else DROPSVC_WAL_VFS
     with nogil:
-        rc = sqlite3_open_v2(cpath, &db, flags, NULL)
+        rc = sqlite3_open_v2(cpath, &db, flags, vfs)
     if rc != SQLITE_OK:
         message = (sqlite3_errmsg(db) if db != NULL else sqlite3_errstr(rc)).decode("utf-8", "replace")
         sqlite3_close_v2(db)

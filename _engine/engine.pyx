@@ -19,6 +19,7 @@ from cpython.pythread cimport PyThread_get_thread_ident
 from includes.sqlite3 cimport *
 from includes.pthread cimport *
 from includes.posix_extra cimport flock, LOCK_EX, LOCK_UN
+from includes.wal_vfs cimport DROPSVC_WAL_VFS, dropsvc_wal_vfs_register, dropsvc_wal_vfs_counts
 
 import hashlib
 import os
@@ -36,6 +37,9 @@ include "public_ref.pxi"
 include "transaction.pxi"
 
 SQLITE_VERSION = sqlite3_libversion().decode()
+_vfs_rc = dropsvc_wal_vfs_register()
+if _vfs_rc != SQLITE_OK:
+    raise make_error(_vfs_rc, "could not register SQLite VFS %s" % DROPSVC_WAL_VFS.decode())
 BATCH_BUCKET_NAMES = ("1", "2-3", "4-7", "8-15", "16-31", "32-63", "64-127", "128+")
 SYNCHRONOUS_MODES = ("NORMAL", "FULL")
 # A new file's page size. A purchase dirties about three pages (the drop, the
@@ -653,6 +657,8 @@ cdef class Core:
         """A snapshot of the engine's counters (for /metrics)."""
         # aligned 64-bit loads, no lock: a scrape must not wait for another process's batch
         cdef Counters snapshot = self._writer.counters
+        cdef long long wal_commits, wal_writes
+        dropsvc_wal_vfs_counts(&wal_commits, &wal_writes)  # process-wide: the VFS layer's own
         return {
             "purchases": {OUTCOME_NAMES[i]: snapshot.outcomes[i] for i in range(N_OUTCOMES)},
             "batches": {BATCH_BUCKET_NAMES[i]: snapshot.batches[i] for i in range(N_BATCH_BUCKETS)},
@@ -664,6 +670,8 @@ cdef class Core:
             "commit_us": snapshot.commit_us,
             "storage_errors": snapshot.storage_errors,
             "sold_out_without_lock": self._fast_sold_out,
+            "wal_commits_one_write": wal_commits,
+            "wal_writes": wal_writes,
         }
 
 

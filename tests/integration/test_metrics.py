@@ -18,7 +18,7 @@ FAMILIES = {"dropsvc_http_requests", "dropsvc_http_request_duration_seconds", "d
             "dropsvc_engine_batches", "dropsvc_engine_transactions", "dropsvc_engine_lock_wait_seconds",
             "dropsvc_engine_lock_acquisitions", "dropsvc_engine_commit_seconds", "dropsvc_engine_storage_errors",
             "dropsvc_drop_remaining", "dropsvc_drop_sold", "dropsvc_wal_bytes", "dropsvc_workers",
-            "dropsvc_worker_processes"}
+            "dropsvc_worker_processes", "dropsvc_engine_wal_writes", "dropsvc_engine_wal_commits_one_write"}
 
 
 def scrape(api: Api) -> dict[tuple[str, frozenset], float]:
@@ -95,6 +95,9 @@ def test_purchases_are_counted_per_route_template_and_outcome(api):
     assert delta(after, "dropsvc_engine_transactions_total") >= 2
     assert sum(delta(after, "dropsvc_engine_batches_total", size=size)
                for size in ("1", "2-3", "4-7", "8-15", "16-31", "32-63", "64-127", "128+")) >= 2
+    # both purchases reached the WAL, each commit as one write
+    assert delta(after, "dropsvc_engine_wal_commits_one_write_total") >= 2
+    assert delta(after, "dropsvc_engine_wal_writes_total") >= 2
     # stock per open drop: this one is sold out
     drop_labels = {"drop_id": str(drop["id"]), "slug": drop["slug"]}
     assert value(after, "dropsvc_drop_remaining", **drop_labels) == 0

@@ -28,6 +28,13 @@ def card_of(page: Any, drop: dict[str, Any]) -> Any:
     return page.locator(f'li.drop[data-drop-id="{drop["id"]}"]')
 
 
+def open_shop(shop: Shop, browser: Any, drop: dict[str, Any]) -> tuple[Any, Any]:
+    """The shopper page open in the browser, and the drop's card on it."""
+    page = browser.page
+    page.goto(shop.server.base_url + "/")
+    return page, card_of(page, drop)
+
+
 def orders_of(shop: Shop, drop: dict[str, Any]) -> list[dict[str, Any]]:
     """The drop's orders, straight from the database."""
     with Engine(shop.server.db_path) as engine:

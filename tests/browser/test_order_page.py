@@ -5,16 +5,14 @@ from __future__ import annotations
 import re
 
 from live_server import assert_no_unhandled_errors, launch
-from page_helpers import POLL_WAIT_MS, allowed_hosts, card_of, orders_of, saved_ref
+from page_helpers import POLL_WAIT_MS, allowed_hosts, card_of, open_shop, orders_of, saved_ref
 from playwright.sync_api import expect
 
 
 def test_refusals_are_said_in_words(shop, browser, shots):
     limited = shop.api.create_drop(name="One per shopper", price=700_000, total_stock=5, per_user_limit=1)
     last_one = shop.api.create_drop(name="Last pair", price=1_100_000, total_stock=1)
-    page = browser.page
-    page.goto(shop.server.base_url + "/")
-    card = card_of(page, limited)
+    page, card = open_shop(shop, browser, limited)
     card.get_by_role("button", name="Buy").click()
     expect(card.locator(".msg-reserved")).to_be_visible()
     card.get_by_role("button", name="Buy").click()  # the same buyer (cookie), whatever id the page sends
@@ -35,9 +33,7 @@ def test_refusals_are_said_in_words(shop, browser, shots):
 
 def test_a_double_click_buys_once(shop, browser):
     drop = shop.api.create_drop(name="Double click", price=100_000, total_stock=10, per_user_limit=5)
-    page = browser.page
-    page.goto(shop.server.base_url + "/")
-    card = card_of(page, drop)
+    page, card = open_shop(shop, browser, drop)
     card.get_by_role("button", name="Buy").dblclick(delay=100)  # slow enough for the first answer to come back first
     expect(card.locator(".msg-reserved")).to_be_visible()
     page.wait_for_timeout(500)
@@ -73,9 +69,7 @@ def test_a_lost_answer_is_retried_with_the_same_key(shop, browser):
 
 def test_order_page_reserved_then_cancelled(shop, browser, shots):
     drop = shop.api.create_drop(name="Cancel me", price=2_000_000, total_stock=2)
-    page = browser.page
-    page.goto(shop.server.base_url + "/")
-    card = card_of(page, drop)
+    page, card = open_shop(shop, browser, drop)
     card.get_by_role("button", name="Buy").click()
     card.get_by_role("link", name="Order page").click()
     ref = saved_ref(page, drop)
@@ -96,9 +90,7 @@ def test_order_page_reserved_then_cancelled(shop, browser, shots):
 
 def test_leaving_the_payos_page_without_paying_comes_back_reserved(shop, browser, shots):
     drop = shop.api.create_drop(name="Second thoughts", price=650_000, total_stock=2)
-    page = browser.page
-    page.goto(shop.server.base_url + "/")
-    card = card_of(page, drop)
+    page, card = open_shop(shop, browser, drop)
     card.get_by_role("button", name="Buy").click()
     card.get_by_role("button", name="Pay").click()
     page.wait_for_url(shop.sandbox.base_url + "/checkout/**")
@@ -135,9 +127,7 @@ def test_the_demo_sells_its_drop_through_the_in_process_sandbox(tmp_path, browse
 
 def test_an_expired_hold_and_a_refund_are_said_in_words(shop, browser, shots):
     drop = shop.api.create_drop(name="Short hold", price=300_000, total_stock=1, hold_seconds=2)
-    page = browser.page
-    page.goto(shop.server.base_url + "/")
-    card = card_of(page, drop)
+    page, card = open_shop(shop, browser, drop)
     card.get_by_role("button", name="Buy").click()
     ref = saved_ref(page, drop)
     linked = shop.checkout(ref)  # a payment link made in time...

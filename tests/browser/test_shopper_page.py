@@ -11,6 +11,7 @@ from page_helpers import (
     card_of,
     no_horizontal_scroll,
     now_ms,
+    open_shop,
     orders_of,
     saved_ref,
     tab_to,
@@ -21,9 +22,7 @@ from playwright.sync_api import expect
 def test_buy_then_pay_in_the_sandbox_page_then_back_on_a_paid_order(shop, browser, shots):
     drop = shop.api.create_drop(name="Air Phantom 1 — Midnight", price=1_250_000, total_stock=3, per_user_limit=2,
                                 description="Hand-numbered pair from the spring run.")
-    page = browser.page
-    page.goto(shop.server.base_url + "/")
-    card = card_of(page, drop)
+    page, card = open_shop(shop, browser, drop)
     expect(card.locator("h2")).to_have_text("Air Phantom 1 — Midnight")
     expect(card.locator(".price")).to_have_text("1.250.000\u00a0₫")
     expect(card.locator(".stock")).to_have_text("3 of 3 left")
@@ -66,9 +65,7 @@ def test_buy_then_pay_in_the_sandbox_page_then_back_on_a_paid_order(shop, browse
 
 def test_sold_out_appears_while_the_page_is_open(shop, browser, shots):
     drop = shop.api.create_drop(name="Signed print", price=4_900_000, total_stock=1)
-    page = browser.page
-    page.goto(shop.server.base_url + "/")
-    card = card_of(page, drop)
+    page, card = open_shop(shop, browser, drop)
     expect(card.locator(".stock")).to_have_text("1 of 1 left")
     buy = card.locator("form.buy button")
     expect(buy).to_have_text("Buy")
@@ -90,9 +87,7 @@ def test_sold_out_appears_while_the_page_is_open(shop, browser, shots):
 
 def test_the_countdown_of_an_upcoming_drop_turns_live(shop, browser, shots):
     drop = shop.api.create_drop(name="Night run", price=990_000, total_stock=5, starts_at=now_ms() + 6_000)
-    page = browser.page
-    page.goto(shop.server.base_url + "/")
-    card = card_of(page, drop)
+    page, card = open_shop(shop, browser, drop)
     expect(card).to_have_attribute("data-state", "upcoming")
     expect(card.locator(".badge")).to_have_text("Upcoming")
     countdown = card.locator(".countdown time")

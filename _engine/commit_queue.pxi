@@ -33,16 +33,16 @@ cdef void fail_batch(Pending **batch, int count, ErrorInfo *err) noexcept nogil:
 
 
 cdef void run_batch(Writer *w, Pending **batch, int count) noexcept nogil:
-    """Decide each purchase one after another in one transaction, commit once (SPEC 8)."""
+    """Decide each purchase one after another in one transaction, commit once (SPEC 8).
+
+    Called inside the critical section; leaves it.
+    """
     cdef ErrorInfo err
     cdef PurchaseReply *r
     cdef int i, rc
     cdef int wrote = 0
     err.rc = SQLITE_OK
     err.message[0] = 0
-    if writer_lock(w, &err) != SQLITE_OK:
-        fail_batch(batch, count, &err)
-        return
     if w.db == NULL:
         err.rc = SQLITE_MISUSE
         fail_batch(batch, count, &err)
@@ -92,14 +92,22 @@ cdef void lead_batch(Writer *w, CommitQueue *queue) noexcept nogil:
     to another thread costs a context switch), then hands over.
     """
     cdef Pending *batch[MAX_BATCH_LIMIT]
-    cdef int count, i, led = 0
+    cdef ErrorInfo err
+    cdef int count, i, locked, led = 0
     while queue.head != NULL:
         if led == LEADER_BATCHES:
             # the oldest waiter leads the next batch; this caller returns now
             queue.head.elected = True
             pthread_cond_signal(&queue.head.wake)
             return
-        count = 0
+        # the critical section first, the batch after: whoever queues while another process
+        # holds the lock (an fsync, in FULL) joins this batch instead of waiting for the next
+        pthread_mutex_unlock(&queue.lock)
+        err.rc = SQLITE_OK
+        err.message[0] = 0
+        locked = writer_lock(w, &err)
+        pthread_mutex_lock(&queue.lock)
+        count = 0  # only the leader takes from the queue: its head is still there
         while queue.head != NULL and count < queue.max_batch:
             batch[count] = queue.head
             queue.head = queue.head.next
@@ -107,7 +115,10 @@ cdef void lead_batch(Writer *w, CommitQueue *queue) noexcept nogil:
         if queue.head == NULL:
             queue.tail = NULL
         pthread_mutex_unlock(&queue.lock)
-        run_batch(w, batch, count)
+        if locked == SQLITE_OK:
+            run_batch(w, batch, count)
+        else:
+            fail_batch(batch, count, &err)
         pthread_mutex_lock(&queue.lock)
         for i in range(count):
             batch[i].done = True

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
-from pathlib import Path
+
+from child_python import spawn_python
 
 from dropsvc import Engine
-
-ROOT = Path(__file__).resolve().parents[2]
 
 BUYER = """
 import sys, threading
@@ -42,16 +39,10 @@ engine.write(hold)
 """
 
 
-def python(script: str, *args: object) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", script, *map(str, args)], cwd=ROOT,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
 def test_two_processes_of_eight_threads_share_one_stock(db_path):
     with Engine(db_path) as engine:
         drop_id = engine.create_drop(slug="p", name="P", price=1, total_stock=1000)
-    buyers = [python(BUYER, db_path, drop_id, name) for name in ("left", "right")]
+    buyers = [spawn_python(BUYER, db_path, drop_id, name) for name in ("left", "right")]
     results = []
     for buyer in buyers:
         out, err = buyer.communicate(timeout=120)
@@ -67,7 +58,7 @@ def test_two_processes_of_eight_threads_share_one_stock(db_path):
 def test_a_process_killed_inside_the_lock_does_not_wedge_the_others(db_path):
     with Engine(db_path) as engine:
         drop_id = engine.create_drop(slug="k", name="Before", price=1, total_stock=5)
-        holder = python(HOLDER, db_path, drop_id)
+        holder = spawn_python(HOLDER, db_path, drop_id)
         try:
             assert holder.stdout.readline().strip() == "holding"
             os.kill(holder.pid, signal.SIGKILL)

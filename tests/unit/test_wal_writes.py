@@ -10,15 +10,11 @@ from __future__ import annotations
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from child_python import spawn_python
 
 from dropsvc import Engine
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def wal_counts(engine: Engine) -> tuple[int, int, int]:
@@ -82,8 +78,7 @@ while True:
 def test_a_process_killed_mid_stream_keeps_every_acknowledged_purchase(db_path):
     with Engine(db_path) as engine:
         drop_id = engine.create_drop(slug="kill", name="Kill", price=1, total_stock=10**6)
-    buyer = subprocess.Popen([sys.executable, "-c", BUYER, str(db_path), str(drop_id)], cwd=ROOT,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.PIPE, text=True)
+    buyer = spawn_python(BUYER, db_path, drop_id, capture_stderr=False)
     acknowledged = []
     try:
         for line in buyer.stdout:

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
+
+from child_python import spawn_python
 
 from dropsvc import Engine
 from dropsvc.workers import BackgroundWorker
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def wait_for(predicate, timeout: float = 10.0) -> bool:
@@ -66,9 +62,7 @@ time.sleep(600)
 
 def test_only_one_process_runs_background_work_and_another_takes_over(db_path):
     Engine(db_path).close()
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    first = subprocess.Popen([sys.executable, "-c", BACKGROUND, str(db_path)], cwd=ROOT, env=env,
-                             stdout=subprocess.PIPE, text=True)
+    first = spawn_python(BACKGROUND, db_path, capture_stderr=False)
     try:
         assert first.stdout.readline().strip() == "leader"
         with Engine(db_path) as engine:

@@ -12,7 +12,7 @@ from dropsvc._engine import (
     Result,
     StorageError,
 )
-from dropsvc.engine import Engine
+from dropsvc.ledger import Engine
 
 __all__ = [
     "SQLITE_VERSION",

@@ -2,6 +2,6 @@
 
 import sys
 
-from dropsvc.cli import main
+from dropsvc.run.cli import main
 
 sys.exit(main())

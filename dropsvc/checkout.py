@@ -14,7 +14,7 @@ import threading
 from typing import Any
 
 from dropsvc.config import Config
-from dropsvc.engine import Engine
+from dropsvc.ledger import Engine
 from dropsvc.logs import EventLogger, get_logger
 from dropsvc.payments import PaymentError, PayOSClient
 

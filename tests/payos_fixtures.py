@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from dropsvc.payments import PayOSClient, PayOSSandbox
+from dropsvc.payments import PayOSClient
+from dropsvc.payments.sandbox import PayOSSandbox
 
 TEST_CLIENT_ID = "test-client-id"
 TEST_API_KEY = "test-api-key-7f3a"

@@ -1,7 +1,7 @@
 """The ceilings of bench/http.py: what a server configuration answers with no work behind it.
 
 A tiny Falcon app served exactly like ``dropsvc serve`` (the same runners of
-``dropsvc.server``: bjoern or meinheld, one process or pre-forked workers; or
+``dropsvc.run.server``: bjoern or meinheld, one process or pre-forked workers; or
 granian with its blocking threads), answering:
 
 - ``GET /hello``: a trivial JSON object, serialised with orjson per request;
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from dropsvc.config import Config
     from dropsvc.logs import configure
-    from dropsvc.server import serve
+    from dropsvc.run.server import serve
 
     config = Config(host=args.host, port=args.port, workers=args.workers, server=args.server,
                     threads=args.threads, log_level="WARNING")

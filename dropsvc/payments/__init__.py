@@ -1,4 +1,7 @@
-"""PayOS: signatures, the merchant API client, and an offline sandbox (SPEC 7, PAYOS.md)."""
+"""PayOS (SPEC 7, PAYOS.md): signatures and the merchant API client.
+
+The offline sandbox is ``dropsvc.payments.sandbox``.
+"""
 
 from dropsvc.payments.client import PayOSClient
 from dropsvc.payments.errors import (
@@ -9,13 +12,6 @@ from dropsvc.payments.errors import (
     PaymentRejected,
     PaymentSignatureError,
 )
-from dropsvc.payments.sandbox import (
-    SANDBOX_API_KEY,
-    SANDBOX_CHECKSUM_KEY,
-    SANDBOX_CLIENT_ID,
-    PayOSSandbox,
-)
-from dropsvc.payments.sandbox_state import SandboxError
 from dropsvc.payments.signature import (
     object_signature_text,
     payment_request_text,
@@ -26,18 +22,13 @@ from dropsvc.payments.signature import (
 )
 
 __all__ = [
-    "SANDBOX_API_KEY",
-    "SANDBOX_CHECKSUM_KEY",
-    "SANDBOX_CLIENT_ID",
     "PayOSClient",
-    "PayOSSandbox",
     "PaymentError",
     "PaymentGatewayUnavailable",
     "PaymentLinkConflict",
     "PaymentProtocolError",
     "PaymentRejected",
     "PaymentSignatureError",
-    "SandboxError",
     "object_signature_text",
     "payment_request_text",
     "sign_object",

@@ -12,7 +12,7 @@ from live_server import Api, Server, launch
 from payos_fixtures import TEST_API_KEY, TEST_CHECKSUM_KEY, TEST_CLIENT_ID, make_sandbox
 
 from dropsvc import Engine
-from dropsvc.payments import PayOSSandbox
+from dropsvc.payments.sandbox import PayOSSandbox
 
 
 @dataclass

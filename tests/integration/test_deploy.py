@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from live_server import REPO, Server, exchange, free_port, launch
 
-from dropsvc.deploy import render_nginx_conf, render_site_conf, temp_dirs
+from dropsvc.run.deploy import render_nginx_conf, render_site_conf, temp_dirs
 
 NGINX = "/usr/sbin/nginx"
 PYTHON_BASE = re.compile(r"^ARG PYTHON_IMAGE=(python:3\.11\.\d+-slim-bookworm)$", re.M)

@@ -14,10 +14,10 @@ import pytest
 from falcon import testing
 
 from dropsvc import Engine
-from dropsvc.app import create_app, serving_app
 from dropsvc.buyers import COOKIE_NAME, Buyers
 from dropsvc.config import Config
-from dropsvc.fast_purchases import FastPurchases
+from dropsvc.http.app import create_app, serving_app
+from dropsvc.http.fast_path import FastPurchases
 
 DROP = {"slug": "pair", "name": "Pair", "price": 100_000, "total_stock": 2, "per_user_limit": 1}
 

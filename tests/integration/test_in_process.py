@@ -12,8 +12,8 @@ import pytest
 from falcon import testing
 
 from dropsvc import Engine
-from dropsvc.app import create_app
 from dropsvc.config import Config, ConfigError
+from dropsvc.http.app import create_app
 from dropsvc.logs import configure
 
 SECRET = "s3cret-admin-token-value"

@@ -25,9 +25,9 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from dropsvc import Engine
-from dropsvc.app import create_app
 from dropsvc.config import Config
-from dropsvc.openapi import OPERATIONS, app_routes, build_document, stale, undocumented
+from dropsvc.http.app import create_app
+from dropsvc.http.openapi import OPERATIONS, app_routes, build_document, stale, undocumented
 
 MAX_EXAMPLES = int(os.environ.get("DROPSVC_FUZZ_EXAMPLES", "25"))  # more for a deeper run by hand
 EXPECTED = {("/metrics", "GET"), ("/readyz", "GET"), ("/healthz", "GET"), ("/openapi.json", "GET"),
@@ -49,7 +49,7 @@ def app(tmp_path):
 def test_the_document_lists_exactly_the_routers_routes(app):
     routes = set(app_routes(app))
     assert routes >= EXPECTED
-    assert undocumented(app) == [], "describe these routes in dropsvc/openapi.py OPERATIONS"
+    assert undocumented(app) == [], "describe these routes in dropsvc/http/openapi.py OPERATIONS"
     assert stale(app) == [], "these descriptions have no route any more"
     document = build_document(app)
     listed = {(path, method.upper()) for path, item in document["paths"].items() for method in item}

@@ -22,7 +22,7 @@ import pytest
 from live_server import Api, Server
 
 from dropsvc import Engine
-from dropsvc.replication import ReplicationSettings, find_litestream, litestream_config
+from dropsvc.run.replication import ReplicationSettings, find_litestream, litestream_config
 
 SYNC = 0.3  # seconds: the sync interval the service is started with
 HERD = 6

@@ -14,11 +14,11 @@ from falcon import testing
 from live_server import exchange
 
 from dropsvc import Engine
-from dropsvc.app import create_app
 from dropsvc.buyers import COOKIE_NAME, USER_ID_PREFIX
 from dropsvc.config import Config
 from dropsvc.drops import now_ms
-from dropsvc.resources.pages import ASSET_NAMES, Site
+from dropsvc.http.app import create_app
+from dropsvc.http.resources.pages import ASSET_NAMES, Site
 
 YEAR = "public, max-age=31536000, immutable"
 

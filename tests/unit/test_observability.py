@@ -14,11 +14,11 @@ import pytest
 from falcon import testing
 from prometheus_client.parser import text_string_to_metric_families
 
-from dropsvc.access_log import AccessLog
-from dropsvc.app import create_app
 from dropsvc.config import Config, ConfigError
+from dropsvc.http.app import create_app
 from dropsvc.logs import configure
-from dropsvc.metrics import (
+from dropsvc.obs.access_log import AccessLog
+from dropsvc.obs.metrics import (
     BOUNDS_NS,
     DIR_PREFIX,
     MULTIPROC_ENV,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dropsvc.payment_events import apply_payment
+from dropsvc.ledger.payments import apply_payment
 
 
 def callback(engine, order, *, amount=None, reference="FT1", link=None, code="00"):

@@ -19,9 +19,9 @@ from dropsvc.payments import (
     PaymentRejected,
     PaymentSignatureError,
     PayOSClient,
-    PayOSSandbox,
     sign_object,
 )
+from dropsvc.payments.sandbox import PayOSSandbox
 
 API_KEY = "test-api-key-7f3a"  # payos_fixtures' test credentials
 CHECKSUM_KEY = "test_checksum_key"

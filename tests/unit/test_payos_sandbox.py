@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from dropsvc.payments import PayOSClient, PayOSSandbox, SandboxError, sign_payment_request, verify_object
-from dropsvc.payments.sandbox_cli import run_sandbox_cli
+from dropsvc.payments import PayOSClient, sign_payment_request, verify_object
+from dropsvc.payments.sandbox import PayOSSandbox, SandboxError
+from dropsvc.payments.sandbox.cli import run_sandbox_cli
 
 RETURN_URL = "http://127.0.0.1:9/orders/abc?lang=vi"
 CANCEL_URL = "http://127.0.0.1:9/orders/abc/cancelled"

@@ -7,7 +7,7 @@ import time
 from child_python import spawn_python
 
 from dropsvc import Engine
-from dropsvc.workers import BackgroundWorker
+from dropsvc.run.background import BackgroundWorker
 
 
 def wait_for(predicate, timeout: float = 10.0) -> bool:
@@ -51,7 +51,7 @@ def test_checkpoint_keeps_the_wal_bounded(tmp_path):
 BACKGROUND = """
 import sys, time
 from dropsvc import Engine
-from dropsvc.workers import BackgroundWorker
+from dropsvc.run.background import BackgroundWorker
 engine = Engine(sys.argv[1])
 worker = BackgroundWorker(engine, expiry_interval=0.05).start()
 time.sleep(0.5)

@@ -1,0 +1,145 @@
+"""The JSON bodies of the API as JSON Schemas (OpenAPI 3.1 ``components``), for ``/openapi.json``.
+
+Written next to the code that makes the bodies (drops.present_drop,
+orders.public_order, the admin readers, the readiness checks); the
+schemathesis test checks real responses against them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dropsvc._engine import MAX_IDEMPOTENCY_KEY_LENGTH, MAX_QUANTITY, MAX_USER_ID_LENGTH
+from dropsvc.drops import MAX_HOLD_SECONDS, MAX_PER_USER_LIMIT, MAX_PRICE, MAX_STOCK, MAX_TIME_MS
+from dropsvc.http.resources.admin_orders import MAX_LIMIT, ORDER_STATUSES, PAYMENT_ACTIONS
+from dropsvc.http.resources.common import MAX_ID
+
+INTEGER = {"type": "integer"}
+TIME_MS = {"type": "integer", "description": "milliseconds since the Unix epoch"}
+NULLABLE_TIME_MS = {"type": ["integer", "null"], "description": "milliseconds since the Unix epoch"}
+NULLABLE_STRING = {"type": ["string", "null"]}
+DROP_STATUSES = ["upcoming", "live", "sold_out", "ended"]
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def obj(properties: dict[str, Any], required: list[str] | None = None, *, closed: bool = False,
+        **extra: Any) -> dict[str, Any]:
+    """An object schema; every property required unless ``required`` says otherwise."""
+    schema: dict[str, Any] = {"type": "object", "properties": properties,
+                              "required": list(properties) if required is None else required}
+    if closed:
+        schema["additionalProperties"] = False
+    schema.update(extra)
+    return schema
+
+
+DROP_FIELDS: dict[str, Any] = {
+    "slug": {"type": "string", "pattern": "^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"},
+    "name": {"type": "string", "minLength": 1, "maxLength": 200},
+    "description": {"type": "string", "maxLength": 5000},
+    "image_url": {"type": "string", "maxLength": 2000},
+    "price": {"type": "integer", "minimum": 0, "maximum": MAX_PRICE, "description": "VND"},
+    "currency": {"const": "VND"},
+    "total_stock": {"type": "integer", "minimum": 1, "maximum": MAX_STOCK},
+    "per_user_limit": {"type": "integer", "minimum": 1, "maximum": MAX_PER_USER_LIMIT},
+    "hold_seconds": {"type": "integer", "minimum": 1, "maximum": MAX_HOLD_SECONDS},
+    "starts_at": {"type": "integer", "minimum": 0, "maximum": MAX_TIME_MS},
+    "ends_at": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_TIME_MS},
+}
+
+ERROR_BODY = obj({"code": {"type": "string"}, "message": {"type": "string"}})
+
+SCHEMAS: dict[str, Any] = {
+    "Error": obj({"error": ERROR_BODY}, description="The one error envelope"),
+    "Health": obj({"status": {"const": "ok"}}),
+    "Drop": obj({
+        "id": INTEGER, "slug": {"type": "string"}, "name": {"type": "string"},
+        "description": {"type": "string"}, "image_url": {"type": "string"}, "price": INTEGER,
+        "currency": {"type": "string"}, "total_stock": INTEGER, "sold": INTEGER, "per_user_limit": INTEGER,
+        "hold_seconds": INTEGER, "starts_at": TIME_MS, "ends_at": NULLABLE_TIME_MS, "created_at": TIME_MS,
+        "remaining": INTEGER, "status": {"enum": DROP_STATUSES},
+    }),
+    "DropList": obj({"drops": {"type": "array", "items": ref("Drop")}}),
+    "NewDrop": obj(DROP_FIELDS, ["slug", "name", "price", "total_stock"], closed=True),
+    "DropChanges": obj({name: value for name, value in DROP_FIELDS.items() if name != "currency"}, [],
+                       closed=True, minProperties=1),
+    "PurchaseRequest": obj({
+        "user_id": {"type": "string", "minLength": 1, "maxLength": MAX_USER_ID_LENGTH,
+                    "description": "required unless the request carries a valid buyer cookie, which wins"},
+        "quantity": {"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY, "default": 1},
+    }, ["user_id"], closed=True),
+    "Order": obj({
+        "public_ref": {"type": "string"}, "drop_id": INTEGER, "user_id": {"type": "string"},
+        "quantity": INTEGER, "amount": INTEGER, "status": {"enum": list(ORDER_STATUSES)},
+        "created_at": TIME_MS, "expires_at": TIME_MS, "paid_at": NULLABLE_TIME_MS,
+        "checkout_url": NULLABLE_STRING, "currency": {"type": "string"},
+    }),
+    "AdminOrder": obj({
+        "id": INTEGER, "public_ref": {"type": "string"}, "order_code": INTEGER, "drop_id": INTEGER,
+        "user_id": {"type": "string"}, "quantity": INTEGER, "amount": INTEGER, "currency": {"type": "string"},
+        "status": {"enum": list(ORDER_STATUSES)}, "idempotency_key": NULLABLE_STRING,
+        "payment_link_id": NULLABLE_STRING, "checkout_url": NULLABLE_STRING, "created_at": TIME_MS,
+        "expires_at": TIME_MS, "paid_at": NULLABLE_TIME_MS,
+    }),
+    "AdminOrderPage": obj({
+        "drop_id": INTEGER, "orders": {"type": "array", "items": ref("AdminOrder")},
+        "next_after": {"type": ["integer", "null"], "description": "pass as `after` for the next page"},
+    }),
+    "PaymentEvent": obj({
+        "id": INTEGER, "order_code": INTEGER, "reference": {"type": "string"},
+        "action": {"enum": list(PAYMENT_ACTIONS)}, "received_at": TIME_MS,
+        "paid_amount": {"type": ["integer", "null"]}, "code": NULLABLE_STRING,
+        "payment_link_id": NULLABLE_STRING, "order_public_ref": NULLABLE_STRING,
+        "order_amount": {"type": ["integer", "null"]},
+    }),
+    "PaymentEventPage": obj({
+        "events": {"type": "array", "items": ref("PaymentEvent")},
+        "next_after": {"type": ["integer", "null"], "description": "pass as `after` for the next page"},
+    }),
+    "OrderHistoryEntry": obj({
+        "at": NULLABLE_TIME_MS, "event": {"enum": ["created", "payment_event", "paid", "refund_required",
+                                                   "expired", "cancelled"]},
+        "status": {"type": "string"}, "action": {"type": "string"}, "reference": {"type": "string"},
+        "paid_amount": {"type": ["integer", "null"]},
+    }, ["at", "event"]),
+    "AdminOrderDetail": obj({
+        "order": ref("AdminOrder"), "payment_events": {"type": "array", "items": ref("PaymentEvent")},
+        "history": {"type": "array", "items": ref("OrderHistoryEntry")},
+    }),
+    "Readiness": obj({
+        "status": {"enum": ["ready", "not_ready"]},
+        "checks": obj({name: obj({"ok": {"type": "boolean"}}) for name in ("database", "migrations", "payos")}),
+        "failed": {"type": "array", "items": {"type": "string"}},
+        "error": ERROR_BODY,
+    }, ["status", "checks"]),
+    "WebhookAck": obj({"success": {"const": True}, "action": {"type": "string"}, "replayed": {"type": "boolean"}}),
+    "Webhook": obj({
+        "code": {"type": "string"}, "desc": {"type": "string"}, "success": {"type": "boolean"},
+        "data": {"type": "object", "description": "PayOS payment data: orderCode, amount, reference, ..."},
+        "signature": {"type": "string"},
+    }, ["data", "signature"]),
+}
+
+PARAMETERS: dict[str, Any] = {
+    "drop_id": {"name": "drop_id", "in": "path", "required": True,
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}},
+    "public_ref": {"name": "public_ref", "in": "path", "required": True,
+                   "schema": {"type": "string", "pattern": "^[a-z2-7]{26}$"},
+                   "description": "the order's shopper-facing id (unknown and forged refs alike are 404)"},
+    "name": {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
+    "limit": {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
+                                                         "default": 100}},
+    "after": {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
+              "description": "the `next_after` of the previous page"},
+    "order_status": {"name": "status", "in": "query", "schema": {"enum": list(ORDER_STATUSES)}},
+    "action": {"name": "action", "in": "query", "schema": {"enum": list(PAYMENT_ACTIONS)}},
+    "idempotency_key": {"name": "Idempotency-Key", "in": "header", "required": False,
+                        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH,
+                                   "pattern": "^[ -~]+$"}},
+    "if_none_match": {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}},
+    "v": {"name": "v", "in": "query", "schema": {"type": "string"},
+          "description": "the asset's version: with the current one it is cached for a year"},
+}

@@ -1,0 +1,1 @@
+"""Observing the service: Prometheus metrics and the access log."""

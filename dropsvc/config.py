@@ -147,32 +147,43 @@ SETTINGS: dict[str, Setting] = {
 }
 
 
+DEFAULT_PUBLIC_URL = f"http://{SETTINGS['host'].default}:{SETTINGS['port'].default}"
+
+
+def _default(name: str) -> Any:
+    return SETTINGS[name].default
+
+
 @dataclass(frozen=True)
 class Config:
-    """Everything the service reads at start. Secrets stay out of repr()."""
+    """Everything the service reads at start. Secrets stay out of repr().
 
-    db: str = "./dropsvc.db"
-    host: str = "127.0.0.1"
-    port: int = 8000
-    workers: int = 1
-    server: str = "bjoern"
-    synchronous: str = "NORMAL"
-    readers: int = 4
-    threads: int = 16  # granian's blocking threads per worker (bjoern and meinheld are single-threaded)
+    Each default is the one in SETTINGS (written once, there); ``load`` fills
+    in those derived from other settings (server, public_url, the PayOS pages).
+    """
+
+    db: str = _default("db")
+    host: str = _default("host")
+    port: int = _default("port")
+    workers: int = _default("workers")
+    server: str = DEFAULT_SERVER[_default("synchronous")]
+    synchronous: str = _default("synchronous")
+    readers: int = _default("readers")
+    threads: int = _default("threads")  # granian's blocking threads per worker (bjoern, meinheld: one)
     admin_token: str | None = field(default=None, repr=False)
-    public_url: str = "http://127.0.0.1:8000"
-    log_level: str = "INFO"
-    static_dir: str | None = None  # the page's files; default: static/ beside the package (a checkout)
-    access_log_sample: float = 1.0  # fraction of ordinary requests logged (errors always are)
-    access_log_max_per_s: int = 100  # ordinary access lines per second and process, 0 = no cap
+    public_url: str = DEFAULT_PUBLIC_URL
+    log_level: str = _default("log_level")
+    static_dir: str | None = None  # the page's files; default: see dropsvc.http.resources.pages
+    access_log_sample: float = _default("access_log_sample")  # fraction of ordinary requests logged
+    access_log_max_per_s: int = _default("access_log_max_per_s")  # lines per second and process, 0 = no cap
     replicate: str | None = None  # a Litestream replica URL: `dropsvc serve` runs Litestream beside it
-    replicate_sync_interval: float = DEFAULT_SYNC_INTERVAL  # seconds
+    replicate_sync_interval: float = _default("replicate_sync_interval")  # seconds
     payos_base_url: str | None = None
     payos_client_id: str | None = None
     payos_api_key: str | None = field(default=None, repr=False)
     payos_checksum_key: str | None = field(default=None, repr=False)
-    payos_return_url: str = "http://127.0.0.1:8000/orders/{public_ref}"
-    payos_cancel_url: str = "http://127.0.0.1:8000/orders/{public_ref}"
+    payos_return_url: str = ORDER_PAGE.format(public_url=DEFAULT_PUBLIC_URL)
+    payos_cancel_url: str = ORDER_PAGE.format(public_url=DEFAULT_PUBLIC_URL)
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:

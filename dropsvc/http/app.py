@@ -14,7 +14,7 @@ from dropsvc.buyers import Buyers
 from dropsvc.checkout import Checkout, payos_client
 from dropsvc.config import Config
 from dropsvc.drops import DropError
-from dropsvc.http.errors import ApiError, serialize_error
+from dropsvc.http.errors import ApiError, serialize_error, storage_unavailable
 from dropsvc.http.fast_path import FastPurchases, WSGIApp
 from dropsvc.http.observer import RequestObserver
 from dropsvc.http.operations import add_operations
@@ -41,10 +41,7 @@ def handle_drop_error(req: falcon.Request, resp: falcon.Response, error: DropErr
 def handle_storage_error(req: falcon.Request, resp: falcon.Response, error: StorageError,
                          params: dict[str, Any]) -> None:
     """Storage busy, full, closed...: 503, try again shortly."""
-    log.warning("storage_unavailable", method=req.method, path=req.path,
-                error=type(error).__name__, detail=str(error))
-    raise ApiError(503, "storage_unavailable", "storage is unavailable; retry shortly",
-                   {"Retry-After": "1"})
+    raise storage_unavailable(req.method, req.path, error)
 
 
 def handle_unexpected(req: falcon.Request, resp: falcon.Response, error: Exception,

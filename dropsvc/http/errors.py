@@ -11,6 +11,8 @@ from __future__ import annotations
 import falcon
 import orjson
 
+from dropsvc.logs import get_logger
+
 # code and default message for falcon's built-in errors, which carry no code of ours
 STATUS_CODES = {
     400: ("bad_request", "the request is malformed"),
@@ -31,6 +33,8 @@ STATUS_CODES = {
     500: ("internal_error", "internal error"),
     503: ("unavailable", "the service is unavailable; retry shortly"),
 }
+
+log = get_logger()
 
 
 def error_body(code: str, message: str) -> bytes:
@@ -76,7 +80,21 @@ def error_message(error: falcon.HTTPError) -> str:
 
 
 def serialize_error(req: falcon.Request, resp: falcon.Response, error: falcon.HTTPError) -> None:
-    """Falcon's error serializer: always the JSON envelope, whatever the client accepts."""
-    resp.data = error_body(error_code(error), error_message(error))
+    """Falcon's error serializer: always the JSON envelope, whatever the client accepts.
+
+    The code is also left in ``resp.context.error`` for the request observer (access log).
+    """
+    code = error_code(error)
+    resp.data = error_body(code, error_message(error))
     resp.content_type = falcon.MEDIA_JSON
+    resp.context.error = code
+
+
+def storage_unavailable(method: str, path: str, error: Exception) -> ApiError:
+    """The 503 of a storage failure (busy, full, closed...), logged once: retry shortly.
+
+    Falcon's error handler raises it; the purchase fast path renders it itself.
+    """
+    log.warning("storage_unavailable", method=method, path=path, error=type(error).__name__, detail=str(error))
+    return ApiError(503, "storage_unavailable", "storage is unavailable; retry shortly", {"Retry-After": "1"})
 

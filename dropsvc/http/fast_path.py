@@ -7,14 +7,15 @@ cost about as much as the engine's sold-out answer itself, so this WSGI
 wrapper answers exactly those requests directly from the environ and hands
 every other request to the Falcon app untouched.
 
-It never decides anything the resource would decide otherwise: it uses the
-resource's own checks (:func:`purchase_fields`, :func:`idempotency_key`), the
-engine call the resource makes and the resource's :func:`answer`, and it
-records the request in the same metrics and access log as the middleware.
-Anything unusual (another method or path, a query string, a body that is not
-a small JSON object with valid fields, an invalid Idempotency-Key, a storage
-error) goes to Falcon with the body put back, so every refusal is rendered
-once, by Falcon, exactly as before. ``tests/integration/test_fast_purchases.py``
+It never decides anything the resource would decide otherwise: it calls the
+resource's own ``decide`` (the same checks, engine call and answer), and it
+records the request in the same metrics and access log as the middleware,
+with the engine's outcome as it came. Anything unusual (another method or
+path, a query string, a body that is not a small JSON object with valid
+fields, an invalid Idempotency-Key) goes to Falcon with the body put back
+before the engine was called, so every refusal of input is rendered once, by
+Falcon. A storage failure is answered here (the 503 Falcon would give): the
+purchase ran once and is not run again. ``tests/integration/test_fast_purchases.py``
 checks both paths answer byte for byte alike.
 """
 
@@ -29,10 +30,10 @@ import orjson
 from falcon.util.misc import code_to_http_status
 
 from dropsvc._engine import StorageError
-from dropsvc.http.errors import ApiError
+from dropsvc.http.errors import ApiError, error_body, storage_unavailable
 from dropsvc.http.observer import RequestObserver
 from dropsvc.http.resources.common import is_json, parse_id
-from dropsvc.http.resources.purchases import BODY_LIMIT, REFUSALS, ROUTE, Purchases
+from dropsvc.http.resources.purchases import BODY_LIMIT, REFUSALS, REJECTED, ROUTE, Purchases
 
 PREFIX, _, SUFFIX = ROUTE.partition("{drop_id}")
 JSON_HEADER = ("content-type", "application/json")
@@ -47,7 +48,7 @@ class FastPurchases:
         self.app = app
         self.decide = purchases.decide
         self.observed = observer.observed
-        statuses = {200, 201, *(status for status, _ in REFUSALS.values())}  # what ``answer`` gives
+        statuses = {200, 201, *(status for status, _, _ in REFUSALS.values())}  # what ``answer`` gives
         self._status_lines = {code: code_to_http_status(code) for code in statuses}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -68,16 +69,28 @@ class FastPurchases:
             body = orjson.loads(data)
             if type(body) is not dict:
                 raise ValueError("not an object")
-            status, payload, location = self.decide(drop_id, body, environ.get("HTTP_COOKIE"),
-                                                    environ.get("HTTP_IDEMPOTENCY_KEY"))
-        except (ValueError, ApiError, StorageError):
-            # Falcon renders the refusal (or the 503) exactly as it would have; nothing was bought
+            decided = self.decide(drop_id, body, environ.get("HTTP_COOKIE"), environ.get("HTTP_IDEMPOTENCY_KEY"))
+        except (ValueError, ApiError):
+            # refused before the engine was called: Falcon renders the refusal exactly as it would have
             environ["wsgi.input"] = io.BytesIO(data)
             return self.app(environ, start_response)
-        headers = [JSON_HEADER, ("content-length", str(len(payload)))]
-        if location is not None:
-            headers.append(("location", location))
-        start_response(self._status_lines[status], headers)
+        except StorageError as error:
+            return self._unavailable(environ, start_response, path, started, error)
+        headers = [JSON_HEADER, ("content-length", str(len(decided.body)))]
+        if decided.location is not None:
+            headers.append(("location", decided.location))
+        start_response(self._status_lines[decided.status], headers)
         now = perf_counter_ns()
-        self.observed(ROUTE, "POST", status, now - started, now, payload)
+        self.observed(ROUTE, "POST", decided.status, now - started, now, decided.outcome, decided.error)
+        return [decided.body]
+
+    def _unavailable(self, environ: dict[str, Any], start_response: Callable[..., Any], path: str, started: int,
+                     error: StorageError) -> Iterable[bytes]:
+        """The storage failure's 503, as Falcon's error handler renders it."""
+        refusal = storage_unavailable("POST", path, error)
+        payload = error_body(refusal.error_code, refusal.message)
+        start_response(code_to_http_status(refusal.status_code), [JSON_HEADER, ("content-length", str(len(payload))),
+                                        *((name.lower(), value) for name, value in refusal.headers.items())])
+        now = perf_counter_ns()
+        self.observed(ROUTE, "POST", refusal.status_code, now - started, now, REJECTED, refusal.error_code)
         return [payload]

@@ -42,11 +42,13 @@ class RequestObserver:
         code = self._codes.get(status)
         if code is None:
             code = self._codes[status] = http_status_to_code(status)
-        self.observed(req.uri_template, req.method, code, elapsed, now, resp.data)
+        context = resp.context  # the responder's outcome, the error serializer's code
+        self.observed(req.uri_template, req.method, code, elapsed, now, getattr(context, "outcome", None),
+                      getattr(context, "error", None))
 
     def observed(self, route: str | None, method: str, code: int, elapsed_ns: int, now_ns: int,
-                 body: bytes | None) -> None:
+                 outcome: str | None, error: str | None) -> None:
         """Count a finished request and offer it to the access log (the fast path calls this too)."""
         self.record(route, method, code, elapsed_ns)
         if self.access_log is not None:
-            self.access_log.write(method, route, code, elapsed_ns, now_ns, body)
+            self.access_log.write(method, route, code, elapsed_ns, now_ns, outcome, error)

@@ -17,7 +17,6 @@ from importlib import metadata
 from typing import Any
 
 import falcon
-import orjson
 
 from dropsvc.http.openapi_schemas import PARAMETERS, SCHEMAS, ref
 
@@ -217,17 +216,3 @@ def build_document(app: falcon.App) -> dict[str, Any]:
                                                 "description": "DROPSVC_ADMIN_TOKEN"}},
         },
     }
-
-
-class OpenApiDocument:
-    """GET /openapi.json: built from the router at the first request (every route added by then)."""
-
-    def __init__(self, app: falcon.App) -> None:
-        self.app = app
-        self._data: bytes | None = None
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        if self._data is None:
-            self._data = orjson.dumps(build_document(self.app))
-        resp.cache_control = ["no-cache"]
-        resp.data = self._data

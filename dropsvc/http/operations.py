@@ -11,13 +11,14 @@ import falcon
 
 from dropsvc.config import Config
 from dropsvc.http.observer import RequestObserver
-from dropsvc.http.openapi import OpenApiDocument
 from dropsvc.http.resources.admin import AdminGuard
 from dropsvc.http.resources.admin_orders import AdminDropOrders, AdminOrderItem, AdminPaymentEvents
+from dropsvc.http.resources.metrics import MetricsResource
+from dropsvc.http.resources.openapi import OpenApiDocument
 from dropsvc.http.resources.readiness import Ready
 from dropsvc.ledger import Engine
 from dropsvc.obs.access_log import AccessLog
-from dropsvc.obs.metrics import Metrics, MetricsResource
+from dropsvc.obs.metrics import Metrics
 
 
 def add_operations(app: falcon.App, engine: Engine, config: Config, guard: AdminGuard) -> RequestObserver:

@@ -31,34 +31,14 @@ import os
 import random
 from typing import Any
 
-import orjson
-
-from dropsvc.http.resources.purchases import ROUTE as PURCHASE_ROUTE
+from dropsvc.config import Config
 from dropsvc.logs import LOGGER_NAME
-
-# engine outcome of a purchase answer, from its status (success) or its error code (refusal)
-PURCHASE_SUCCESS = {201: "ok", 200: "duplicate"}
-PURCHASE_REFUSALS = {"sold_out": "sold_out", "per_user_limit": "per_user_limit", "not_started": "not_started",
-                     "ended": "ended", "idempotency_conflict": "idempotency_conflict",
-                     "drop_not_found": "not_found"}
-DEFAULT_SAMPLE = 1.0
-DEFAULT_MAX_PER_S = 100
-
-
-def error_code_of(data: bytes | None) -> str | None:
-    """The code of the error envelope in a response body, if it has one."""
-    if not data or data[:10] != b'{"error":{':
-        return None
-    try:
-        return orjson.loads(data)["error"]["code"]
-    except (orjson.JSONDecodeError, KeyError, TypeError):
-        return None
 
 
 class AccessLog:
     """Decides which requests get a line and writes it; ``write`` is called for every request."""
 
-    def __init__(self, sample: float = DEFAULT_SAMPLE, max_per_s: int = DEFAULT_MAX_PER_S,
+    def __init__(self, sample: float = Config.access_log_sample, max_per_s: int = Config.access_log_max_per_s,
                  logger: logging.Logger | None = None) -> None:
         self.logger = logger or logging.getLogger(LOGGER_NAME)
         self.sample = sample
@@ -69,10 +49,12 @@ class AccessLog:
         self._suppressed = 0
 
     def write(self, method: str, route: str | None, code: int, elapsed_ns: int, now_ns: int,
-              body: bytes | None) -> None:
+              outcome: str | None = None, error: str | None = None) -> None:
         """Log this request if it is an error, or if the sample and the cap let it through.
 
-        ``body`` is the response body: the error code is read from it only when a line is written.
+        ``outcome`` is what the engine decided (purchases: ``ok``, ``sold_out``..., or
+        ``rejected`` when the request never reached it); ``error`` the envelope's code.
+        Both are passed by whoever answered, never read back from the body.
         """
         if code < 400 or code == 409:
             if now_ns >= self._window_end:
@@ -91,9 +73,8 @@ class AccessLog:
         self.pid = os.getpid()  # cheap, and right after a fork
         fields: dict[str, Any] = {"route": route, "method": method, "status": code,
                                   "duration_us": elapsed_ns // 1000, "pid": self.pid}
-        error = error_code_of(body) if code >= 400 else None
-        if route == PURCHASE_ROUTE:
-            fields["outcome"] = PURCHASE_SUCCESS.get(code) or PURCHASE_REFUSALS.get(error or "", "rejected")
+        if outcome is not None:
+            fields["outcome"] = outcome
         if error is not None:
             fields["error"] = error
         self.logger.log(level, "access", extra={"fields": fields})

@@ -39,8 +39,6 @@ from bisect import bisect_left
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-import falcon
-from falcon.util.misc import http_status_to_code
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
@@ -159,17 +157,17 @@ class RequestStats:
     three integer additions (~0.3 us). Under granian, which runs requests on
     several threads, they happen under an uncontended lock (``threaded``);
     bjoern and meinheld run one request at a time per process and need none.
-    ``status`` is whatever the responder set (``201``, ``"200 OK"``...): it
-    becomes a number only when flushed.
+    ``status`` is the HTTP status code as a number (the observer turns what
+    the responder set into one, through a small cache).
     """
 
     def __init__(self, threaded: bool = True) -> None:
-        self.cells: dict[tuple[str | None, str, Any], list[int]] = {}
+        self.cells: dict[tuple[str | None, str, int], list[int]] = {}
         self.lock = threading.Lock()
         self._width = len(BOUNDS_NS) + 3  # count, sum_ns, one per bucket and +Inf
         self.record = self._record_locked if threaded else self._record
 
-    def _record(self, route: str | None, method: str, status: Any, elapsed_ns: int) -> None:
+    def _record(self, route: str | None, method: str, status: int, elapsed_ns: int) -> None:
         if method not in KNOWN_METHODS:
             method = "other"  # clients can send any token: keep the keys bounded
         key = (route, method, status)
@@ -180,20 +178,20 @@ class RequestStats:
         cell[1] += elapsed_ns
         cell[bisect_left(BOUNDS_NS, elapsed_ns) + 2] += 1
 
-    def _record_locked(self, route: str | None, method: str, status: Any, elapsed_ns: int) -> None:
+    def _record_locked(self, route: str | None, method: str, status: int, elapsed_ns: int) -> None:
         with self.lock:
             self._record(route, method, status, elapsed_ns)
 
-    def snapshot(self) -> dict[tuple[str | None, str, Any], list[int]]:
+    def snapshot(self) -> dict[tuple[str | None, str, int], list[int]]:
         """A copy of every cell (``list(dict.items())`` is one step under the GIL: safe beside ``_record``)."""
         with self.lock:
             items = list(self.cells.items())
         return {key: list(cell) for key, cell in items}
 
 
-def request_labels(route: str | None, method: str, status: Any) -> tuple[str, str, str]:
+def request_labels(route: str | None, method: str, status: int) -> tuple[str, str, str]:
     """The labels of a recorded key: bounded sets only (no raw paths, no invented methods)."""
-    return (route or UNMATCHED, method if method in KNOWN_METHODS else "other", str(http_status_to_code(status)))
+    return (route or UNMATCHED, method if method in KNOWN_METHODS else "other", str(status))
 
 
 # -- one serving process's exporter ------------------------------------------------------------
@@ -229,7 +227,7 @@ class Metrics:
         self.engine_totals = {
             name: made(Counter(f"dropsvc_engine_{metric}", text, registry=None))
             for name, metric, text in (
-                ("transactions", "transactions", "Write transactions committed or rolled back"),
+                ("transactions", "transactions", "Write transactions committed"),
                 ("rollbacks", "rollbacks", "Write transactions rolled back"),
                 ("lock_acquisitions", "lock_acquisitions", "Acquisitions of the cross-process write lock"),
                 ("lock_wait_us", "lock_wait_seconds", "Time spent waiting for the write lock"),
@@ -251,7 +249,7 @@ class Metrics:
             self.purchases.labels(outcome)
         for size in counters["batches"]:
             self.batches.labels(size)
-        self._flushed_requests: dict[tuple[str, str, Any], list[int]] = {}
+        self._flushed_requests: dict[tuple[str | None, str, int], list[int]] = {}
         self._flushed_engine: dict[str, int] = {}
         self._flush_lock = threading.Lock()
         self.registry = CollectorRegistry(auto_describe=False)
@@ -369,15 +367,3 @@ class StateCollector(Collector):
             wal = 0
         yield GaugeMetricFamily("dropsvc_wal_bytes", "Size of the database's write-ahead log", value=wal)
         yield GaugeMetricFamily("dropsvc_workers", "Worker processes configured", value=self.workers)
-
-
-class MetricsResource:
-    """GET /metrics."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        self.metrics = metrics
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.content_type = CONTENT_TYPE
-        resp.cache_control = ["no-store"]
-        resp.data = self.metrics.render()

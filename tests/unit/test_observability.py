@@ -47,7 +47,8 @@ def test_request_stats_buckets(threaded):
     buckets = cell[2:]
     assert buckets[0] == 2 and buckets[1] == 1 and buckets[-2] == 1 and buckets[-1] == 1 and sum(buckets) == 5
     assert cells[("/r", "other", 418)][0] == 2
-    assert request_labels(None, "GET", "200 OK") == ("unmatched", "GET", "200")
+    assert request_labels(None, "GET", 200) == ("unmatched", "GET", "200")
+    assert request_labels("/r", "BREW", 418) == ("/r", "other", "418")
 
 
 def test_flush_adds_only_what_changed(engine):
@@ -103,18 +104,18 @@ def test_cap_and_sample():
     log = access_log(stream, max_per_s=3)
     second = 1_000_000_000
     for i in range(10):
-        log.write("GET", "/a", 200, 1000, 5 * second + i, b"")
+        log.write("GET", "/a", 200, 1000, 5 * second + i)
     for i in range(2):  # errors pass the cap
-        log.write("GET", "/a", 422, 1000, 5 * second + 20 + i, b'{"error":{"code":"nope","message":"x"}}')
-    log.write("GET", "/a", 200, 1000, 7 * second, b"")  # a new second
+        log.write("GET", "/a", 422, 1000, 5 * second + 20 + i, error="nope")
+    log.write("GET", "/a", 200, 1000, 7 * second)  # a new second
     got = lines(stream)
     assert [line["event"] for line in got] == ["access"] * 5 + ["access_log_suppressed", "access"]
     assert got[3]["fields"]["error"] == "nope" and got[5]["fields"]["lines"] == 7
     stream = io.StringIO()
     log = access_log(stream, sample=0.0, max_per_s=0)
     for i in range(50):
-        log.write("GET", "/a", 409, 1000, i, b"")
-    log.write("GET", "/a", 503, 1000, 99, b"")
+        log.write("GET", "/a", 409, 1000, i)
+    log.write("GET", "/a", 503, 1000, 99)
     assert [(line["level"], line["fields"]["status"]) for line in lines(stream)] == [("error", 503)]
     configure("INFO")
 

@@ -53,19 +53,24 @@ def checked_fields(body: dict[str, Any], allowed: frozenset[str]) -> dict[str, A
     return body
 
 
+def admin_only(req: falcon.Request, resp: falcon.Response, resource: AdminResource, params: dict[str, Any]) -> None:
+    """Falcon ``before`` hook of every admin responder: the bearer token, checked first."""
+    resource.guard.check(req)
+
+
 class AdminResource:
-    """An admin route: the engine and the bearer-token guard every responder checks first."""
+    """An admin route: the engine and the bearer-token guard (``@falcon.before(admin_only)`` on each class)."""
 
     def __init__(self, engine: Engine, guard: AdminGuard) -> None:
         self.engine = engine
         self.guard = guard
 
 
+@falcon.before(admin_only)
 class AdminDrops(AdminResource):
     """POST /api/admin/drops: create a drop, 201 with it as shoppers will see it."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.guard.check(req)
         fields = checked_fields(read_json_object(req, BODY_LIMIT), CREATE_FIELDS)
         drop_id = self.engine.create_drop(**fields)
         drop = present_drop(self.engine.get_drop(drop_id))
@@ -74,11 +79,11 @@ class AdminDrops(AdminResource):
         send_json(resp, drop, 201)
 
 
+@falcon.before(admin_only)
 class AdminDropItem(AdminResource):
     """PATCH /api/admin/drops/{drop_id}: change fields; stock never below sold."""
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, drop_id: str) -> None:
-        self.guard.check(req)
         number = parse_id(drop_id)
         if number is None:
             raise drop_not_found(drop_id)

@@ -25,7 +25,7 @@ import falcon
 import orjson
 
 from dropsvc.http.errors import invalid_field
-from dropsvc.http.resources.admin import AdminResource
+from dropsvc.http.resources.admin import AdminResource, admin_only
 from dropsvc.http.resources.common import MAX_ID, parse_id, send_json
 from dropsvc.http.resources.drops import drop_not_found
 from dropsvc.http.resources.orders import CURRENCY, order_not_found
@@ -124,11 +124,11 @@ def order_history(order: dict[str, Any], events: list[dict[str, Any]]) -> list[d
     return known + [item for item in history if item["at"] is None]
 
 
+@falcon.before(admin_only)
 class AdminDropOrders(AdminResource):
     """GET /api/admin/drops/{drop_id}/orders: ``{"orders": [...], "next_after": id | null}``."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, drop_id: str) -> None:
-        self.guard.check(req)
         number = parse_id(drop_id)
         if number is None or self.engine.get_drop(number) is None:
             raise drop_not_found(drop_id)
@@ -146,11 +146,11 @@ class AdminDropOrders(AdminResource):
                          "next_after": next_after})
 
 
+@falcon.before(admin_only)
 class AdminOrderItem(AdminResource):
     """GET /api/admin/orders/{public_ref}: the order, its payment events and its history."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, public_ref: str) -> None:
-        self.guard.check(req)
         order_id = self.engine.order_id_from_ref(public_ref)
         rows = [] if order_id is None else self.engine.read(f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?",
                                                             (order_id,))
@@ -168,11 +168,11 @@ class AdminOrderItem(AdminResource):
         send_json(resp, {"order": order, "payment_events": events, "history": order_history(order, events)})
 
 
+@falcon.before(admin_only)
 class AdminPaymentEvents(AdminResource):
     """GET /api/admin/payment-events?action=amount_mismatch: ``{"events": [...], "next_after": id | null}``."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.guard.check(req)
         limit = int_param(req, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         after = int_param(req, "after", 0, 0, MAX_ID)
         action = choice_param(req, "action", PAYMENT_ACTIONS)

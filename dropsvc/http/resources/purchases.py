@@ -8,7 +8,7 @@ drop costs as little as possible.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import falcon
 import orjson
@@ -24,9 +24,11 @@ from dropsvc.ledger import Engine
 ROUTE = "/api/drops/{drop_id}/purchases"
 BODY_LIMIT = 4096
 
-# engine outcome -> (status, pre-rendered envelope); ok and duplicate answer the order
-REFUSALS: dict[str, tuple[int, bytes]] = {
-    outcome: (status, error_body(code, message))
+REJECTED = "rejected"  # the outcome of a purchase request refused before the engine decided anything
+
+# engine outcome -> (status, error code, pre-rendered envelope); ok and duplicate answer the order
+REFUSALS: dict[str, tuple[int, str, bytes]] = {
+    outcome: (status, code, error_body(code, message))
     for outcome, status, code, message in (
         ("sold_out", 409, "sold_out", "the drop is sold out"),
         ("per_user_limit", 409, "per_user_limit",
@@ -38,6 +40,20 @@ REFUSALS: dict[str, tuple[int, bytes]] = {
         ("not_found", 404, "drop_not_found", "no such drop"),
     )
 }
+
+
+class Answer(NamedTuple):
+    """A decided purchase as HTTP: status, body, Location; the engine's outcome and the error code.
+
+    The outcome is the engine's own name (``Result.outcome``, from its C enum), carried
+    as it is to the access log; metrics count the same outcomes in the engine.
+    """
+
+    status: int
+    body: bytes
+    location: str | None
+    outcome: str
+    error: str | None
 
 
 def purchase_fields(body: dict[str, Any], buyer: str | None = None) -> tuple[str, int]:
@@ -76,16 +92,16 @@ def idempotency_key(key: str | None) -> str | None:
     return key
 
 
-def answer(result: Result) -> tuple[int, bytes, str | None]:
-    """(status, body, Location) of the engine's answer: 201 new order, 200 the same again, refusals."""
+def answer(result: Result) -> Answer:
+    """The engine's answer as HTTP: 201 new order, 200 the same again, refusals."""
     outcome = result.outcome
     if outcome == "ok":
         order = result.order
-        return 201, orjson.dumps(public_order(order)), "/api/orders/" + order["public_ref"]
+        return Answer(201, orjson.dumps(public_order(order)), "/api/orders/" + order["public_ref"], outcome, None)
     if outcome == "duplicate":
-        return 200, orjson.dumps(public_order(result.order)), None
-    status, data = REFUSALS[outcome]
-    return status, data, None
+        return Answer(200, orjson.dumps(public_order(result.order)), None, outcome, None)
+    status, code, data = REFUSALS[outcome]
+    return Answer(status, data, None, outcome, code)
 
 
 class Purchases:
@@ -95,9 +111,8 @@ class Purchases:
         self.purchase = engine.purchase
         self.user_id_in = None if buyers is None else buyers.user_id_in
 
-    def decide(self, drop_id: int, body: dict[str, Any], cookie: str | None,
-               key: str | None) -> tuple[int, bytes, str | None]:
-        """(status, body, Location) for a parsed request; ApiError (422) for invalid fields.
+    def decide(self, drop_id: int, body: dict[str, Any], cookie: str | None, key: str | None) -> Answer:
+        """The answer to a parsed request; ApiError (422) for invalid fields.
 
         ``cookie`` and ``key`` are the raw Cookie and Idempotency-Key headers. The fast path
         (``dropsvc.http.fast_path``) calls this too.
@@ -107,11 +122,14 @@ class Purchases:
         return answer(self.purchase(drop_id, user_id, quantity, idempotency_key(key)))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, drop_id: str) -> None:
+        resp.context.outcome = REJECTED  # until the engine decides (a refusal raised below keeps it)
         number = parse_id(drop_id)
         if number is None:
+            resp.context.outcome = "not_found"
             raise drop_not_found(drop_id)
         body = read_json_object(req, BODY_LIMIT)
-        resp.status, resp.data, location = self.decide(number, body, req.get_header("Cookie"),
-                                                       req.get_header("Idempotency-Key"))
-        if location is not None:
-            resp.location = location
+        decided = self.decide(number, body, req.get_header("Cookie"), req.get_header("Idempotency-Key"))
+        resp.status, resp.data = decided.status, decided.body
+        if decided.location is not None:
+            resp.location = decided.location
+        resp.context.outcome, resp.context.error = decided.outcome, decided.error

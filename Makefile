@@ -72,7 +72,7 @@ $(VENV)/.engine-built: $(ENGINE_SRC) $(VENV)/.installed $(if $(wildcard dropsvc/
 	touch $@
 
 bench-engine: build ## engine purchases/s against a C loop and stdlib sqlite3, NORMAL and FULL (~3 min)
-	$(BIN)/python bench/engine.py
+	$(BIN)/python -m bench.engine_rates
 
 .PHONY: bench-micro
 bench-micro: build ## pytest-benchmark micro-benchmarks, saved in bench/results/micro for --benchmark-compare

@@ -1,6 +1,6 @@
 """Engine purchases/s against a C loop and stdlib sqlite3, NORMAL and FULL, in one run.
 
-Usage: python bench/engine.py [--quick] [--purchases N] [--modes NORMAL,FULL] [--rounds R] [--keep]
+Usage: python -m bench.engine_rates [--quick] [--purchases N] [--modes NORMAL,FULL] [--rounds R] [--keep]
 
 Configurations, each on a fresh database made by the engine (same schema,
 stock that never sells out, per_user_limit 1, distinct buyers u0, u1, ...
@@ -35,11 +35,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from bench.baselines.stdlib_purchase import StdlibBare, StdlibShop
+from dropsvc import SQLITE_VERSION, Engine, StorageError
 
-from bench.baselines.stdlib_purchase import StdlibBare, StdlibShop  # noqa: E402
-from dropsvc import SQLITE_VERSION, Engine, StorageError  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 STOCK = 10**9  # never sells out: every call is a full purchase
 PRICE = 1000
@@ -366,7 +365,7 @@ def main() -> int:
     rounds = args.rounds or (1 if args.quick else 3)
     build_c_loop()
     folder = tempfile.mkdtemp(prefix="dropsvc-bench-")
-    print(f"bench/engine.py {time.strftime('%Y-%m-%d %H:%M')}  {os.cpu_count()} cores  Python"
+    print(f"bench/engine_rates.py {time.strftime('%Y-%m-%d %H:%M')}  {os.cpu_count()} cores  Python"
           f" {platform.python_version()}  SQLite {SQLITE_VERSION}  load {os.getloadavg()[0]:.2f}")
     if os.getloadavg()[0] > 1.0:
         print(f"WARNING: the machine is busy (load {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores):"

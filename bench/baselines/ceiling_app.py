@@ -1,4 +1,4 @@
-"""The ceilings of bench/http.py: what a server configuration answers with no work behind it.
+"""The ceilings of bench/http_rates.py: what a server configuration answers with no work behind it.
 
 A tiny Falcon app served exactly like ``dropsvc serve`` (the same runners of
 ``dropsvc.server``: bjoern or meinheld, one process or pre-forked workers; or

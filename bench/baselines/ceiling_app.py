@@ -14,7 +14,6 @@ granian with its blocking threads), answering:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
@@ -81,5 +80,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     sys.exit(main())

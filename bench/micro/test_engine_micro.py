@@ -5,8 +5,11 @@ one on a real file: a purchase commits, a sold-out answer reads the drop.
 Compare a change with
 `pytest bench/micro --benchmark-storage=bench/results/micro --benchmark-compare`.
 
-The webhook signature check (PayOS HMAC-SHA256) gets its micro-benchmark with
-the payments work, when that code exists.
+Only the engine's calls, through ``dropsvc.Engine``. The PayOS webhook
+signature check (``dropsvc.payments.verify_object``: the ``key=value`` text of
+the callback's ``data``, keys in byte order, HMAC-SHA256 with the checksum key,
+compared in constant time) is not measured here: it is no engine call, and it
+runs once per payment callback, not once per purchase.
 """
 
 from __future__ import annotations

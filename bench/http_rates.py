@@ -40,7 +40,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.harness import RESULTS, ROOT
+from bench.harness import ROOT, results_folder
 from bench.harness.databases import STOCK, Database, check_database, check_redis
 from bench.harness.loads import Runner
 from bench.harness.meters import NOISY_PCT, OthersMeter, loadavg
@@ -249,9 +249,7 @@ def main() -> int:
             print(f"{tool} is missing: `make bench-http` installs it (apt-get install wrk redis-server)")
             return 2
 
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    logs = RESULTS / f"http-{stamp}"
-    logs.mkdir(parents=True, exist_ok=True)
+    stamp, logs = results_folder("http")
     folder = Path(tempfile.mkdtemp(prefix="dropsvc-http-"))
     try:
         bench = Bench(args, folder, logs, full_servers=full_servers)
@@ -304,16 +302,12 @@ def main() -> int:
         rows = bench.rows
         print()
         print("ratios (same run):")
-        for row in find(rows, "purchases"):
-            ceiling = find(rows, "ceiling-get", row.server, row.workers)
-            if ceiling:
-                print(f"  purchases / GET ceiling   {config_name(row):<34} {row.mode:<6} "
-                      f"{row.rps / ceiling[0].rps:5.2f}")
-        for row in find(rows, "sold-out"):
-            ceiling = find(rows, "ceiling-409", row.server, row.workers)
-            if ceiling:
-                print(f"  sold-out / 409 ceiling    {config_name(row):<34} {row.mode:<6} "
-                      f"{row.rps / ceiling[0].rps:5.2f}")
+        for kind, against, title in (("purchases", "ceiling-get", "purchases / GET ceiling"),
+                                     ("sold-out", "ceiling-409", "sold-out / 409 ceiling")):
+            for row in find(rows, kind):
+                ceiling = find(rows, against, row.server, row.workers)
+                if ceiling:
+                    print(f"  {title:<25} {config_name(row):<34} {row.mode:<6} {row.rps / ceiling[0].rps:5.2f}")
         naive_normal = find(rows, "naive", workers=1, mode="NORMAL")
         naive_full = find(rows, "naive", workers=1, mode="FULL")
         redis_rows = find(rows, "redis", workers=1)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import datetime
 import json
 import os
 import shutil
@@ -30,7 +29,7 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 
-from bench.harness import PYTHON, RESULTS, ROOT
+from bench.harness import PYTHON, ROOT, results_folder
 from bench.harness.servers import Server, free_port, running
 from dropsvc import Engine
 
@@ -124,9 +123,7 @@ def main() -> int:
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
 
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = RESULTS / f"locust-{stamp}"
-    out.mkdir(parents=True, exist_ok=True)
+    _, out = results_folder("locust")
     folder = Path(tempfile.mkdtemp(prefix="dropsvc-locust-"))
     db = str(folder / "journey.db")
     with Engine(db) as engine:

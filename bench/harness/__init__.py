@@ -8,7 +8,8 @@
 - ``databases``: a fresh database seeded with the engine, SPEC 3's invariant on
   it afterwards and on Redis, against the 201s wrk counted;
 - ``rows``: one measured row, its line in the table, results.json;
-- ``loads``: a warm-up and a measured load per row, run again when noisy.
+- ``loads``: a warm-up and a measured load per row, run again when noisy;
+- here: where the repository is, and a run's folder under bench/results/.
 
 Run the benchmarks as modules from the repository root
 (``python -m bench.http_rates``), so that the repository is on ``sys.path``.
@@ -16,9 +17,18 @@ Run the benchmarks as modules from the repository root
 
 from __future__ import annotations
 
+import datetime
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "bench" / "results"
 PYTHON = sys.executable
+
+
+def results_folder(kind: str) -> tuple[str, Path]:
+    """The run's time stamp, and bench/results/<kind>-<stamp>/ (made) for its logs and results."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    folder = RESULTS / f"{kind}-{stamp}"
+    folder.mkdir(parents=True, exist_ok=True)
+    return stamp, folder

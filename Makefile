@@ -72,7 +72,7 @@ $(VENV)/.engine-built: $(ENGINE_SRC) $(VENV)/.installed $(if $(wildcard dropsvc/
 	touch $@
 
 bench-engine: build ## engine purchases/s against a C loop and stdlib sqlite3, NORMAL and FULL (~3 min)
-	$(BIN)/python bench/engine.py
+	$(BIN)/python -m bench.engine_rates
 
 .PHONY: bench-micro
 bench-micro: build ## pytest-benchmark micro-benchmarks, saved in bench/results/micro for --benchmark-compare
@@ -91,10 +91,10 @@ $(VENV)/.bench-installed: pyproject.toml $(VENV)/.installed
 	touch $@
 
 bench-http: bench-deps ## wrk: purchases/s against the server's ceilings, a naive app and Redis+Lua (~6 min)
-	$(BIN)/python bench/http.py
+	$(BIN)/python -m bench.http_rates
 
 bench-locust: bench-deps ## locust: 200 shoppers for 30 s against dropsvc serve, then the invariant checks
-	$(BIN)/python bench/journey_check.py
+	$(BIN)/python -m bench.journey_check
 
 wheel: deps ## a wheel in dist/
 	$(BIN)/pip wheel --no-deps -w dist .

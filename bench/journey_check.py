@@ -1,6 +1,6 @@
 """`make bench-locust`: shoppers under load with locust (bench/locustfile.py), then the checks.
 
-Usage: python bench/journey_check.py [--users 200] [--spawn-rate 50] [--run-time 30]
+Usage: python -m bench.journey_check [--users 200] [--spawn-rate 50] [--run-time 30]
                                      [--server S] [--workers N] [--stock 1000] [--limit 2] [--keep]
 
 1. a fresh database with one drop (``locust-drop``: 1,000 units, per_user_limit 2);
@@ -18,25 +18,20 @@ Exit 1 if any check fails.
 
 from __future__ import annotations
 
+import argparse
+import csv
+import json
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
 
-if sys.path and os.path.abspath(sys.path[0] or ".") == os.path.dirname(os.path.abspath(__file__)):
-    sys.path.pop(0)  # bench/http.py must not shadow the stdlib's http
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import argparse  # noqa: E402
-import csv  # noqa: E402
-import datetime  # noqa: E402
-import json  # noqa: E402
-import shutil  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-from collections import defaultdict  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from bench.http import PYTHON, RESULTS, ROOT, Server, free_port, running  # noqa: E402
-from dropsvc import Engine  # noqa: E402
+from bench.harness import PYTHON, ROOT, results_folder
+from bench.harness.servers import Server, free_port, running
+from dropsvc import Engine
 
 SLUG = "locust-drop"
 
@@ -128,9 +123,7 @@ def main() -> int:
     args = parser.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
 
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    out = RESULTS / f"locust-{stamp}"
-    out.mkdir(parents=True, exist_ok=True)
+    _, out = results_folder("locust")
     folder = Path(tempfile.mkdtemp(prefix="dropsvc-locust-"))
     db = str(folder / "journey.db")
     with Engine(db) as engine:

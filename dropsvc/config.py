@@ -16,7 +16,7 @@ from typing import Any
 SYNCHRONOUS_MODES = ("NORMAL", "FULL")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 SERVERS = ("bjoern", "meinheld", "granian")
-# the fastest on purchases per durability mode, as bench/http.py measures it: bjoern's one loop
+# the fastest on purchases per durability mode, as bench/http_rates.py measures it: bjoern's one loop
 # in NORMAL; in FULL granian's threads, whose concurrent purchases share one fsync (group commit)
 DEFAULT_SERVER = {"NORMAL": "bjoern", "FULL": "granian"}
 MAX_WORKERS = 64

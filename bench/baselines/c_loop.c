@@ -4,7 +4,7 @@
  * Prepared statements, the engine's PRAGMAs, BATCH purchases per
  * transaction (1 = one transaction per purchase). The database (schema and
  * drop) is made beforehand by the engine. Buyers are u0, u1, ... (distinct,
- * as in bench/engine.py). Prints "purchases seconds".
+ * as in bench/engine_rates.py). Prints "purchases seconds".
  */
 #include <sqlite3.h>
 #include <stdio.h>

@@ -1,4 +1,4 @@
-"""The ceilings of bench/http.py: what a server configuration answers with no work behind it.
+"""The ceilings of bench/http_rates.py: what a server configuration answers with no work behind it.
 
 A tiny Falcon app served exactly like ``dropsvc serve`` (the same runners of
 ``dropsvc.run.server``: bjoern or meinheld, one process or pre-forked workers; or
@@ -14,7 +14,6 @@ granian with its blocking threads), answering:
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Any
 
@@ -81,5 +80,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     sys.exit(main())

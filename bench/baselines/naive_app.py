@@ -1,4 +1,4 @@
-"""The naive baseline of bench/http.py: what a Python developer writes first.
+"""The naive baseline of bench/http_rates.py: what a Python developer writes first.
 
 Falcon with its default media handling (``req.media``, ``resp.media``: the
 stdlib json module), the stdlib ``sqlite3`` module, one writer connection

@@ -1,4 +1,4 @@
-"""The Redis baseline of bench/http.py: Falcon + redis-py + one Lua script per purchase.
+"""The Redis baseline of bench/http_rates.py: Falcon + redis-py + one Lua script per purchase.
 
 What a developer reaches for when "SQLite can't take the herd": the stock
 lives in Redis and one atomic script decides each purchase in one round trip

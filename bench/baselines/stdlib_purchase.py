@@ -11,7 +11,7 @@ careful Python developer writes without a compiled core.
 - ``StdlibBare``: the seed's bare transaction, the atomic conditional
   ``UPDATE drops SET sold = sold + 1 ...`` and an ``INSERT INTO orders``;
   no window, no per-user limit, no holdings (so a file it wrote has live
-  orders without holdings: bench/engine.py checks it accordingly).
+  orders without holdings: bench/engine_rates.py checks it accordingly).
 """
 
 from __future__ import annotations

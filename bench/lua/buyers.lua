@@ -1,4 +1,4 @@
--- wrk script for bench/http.py: every purchase is a distinct buyer.
+-- wrk script for bench/http_rates.py: every purchase is a distinct buyer.
 --
 -- Configured by environment variables (wrk loads this file in its main Lua
 -- state and once per thread; every state reads the same environment):
@@ -12,7 +12,7 @@
 --
 -- The response() hook counts statuses per thread (wrk only counts non-2xx/3xx);
 -- done() prints one line per status: "status <code> <count>", then "sent <n>" (requests
--- made: those not answered were in flight when wrk stopped), then "paced ..." when pacing. bench/http.py parses both.
+-- made: those not answered were in flight when wrk stopped), then "paced ..." when pacing. bench/harness/wrk.py parses both.
 
 local mode = os.getenv("BUYERS_MODE") or "post"
 local path = os.getenv("BUYERS_PATH") or "/api/drops/1/purchases"

@@ -1,6 +1,6 @@
 """Engine purchases/s against a C loop and stdlib sqlite3, NORMAL and FULL, in one run.
 
-Usage: python bench/engine.py [--quick] [--purchases N] [--modes NORMAL,FULL] [--rounds R] [--keep]
+Usage: python -m bench.engine_rates [--quick] [--purchases N] [--modes NORMAL,FULL] [--rounds R] [--keep]
 
 Configurations, each on a fresh database made by the engine (same schema,
 stock that never sells out, per_user_limit 1, distinct buyers u0, u1, ...
@@ -35,11 +35,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
+from bench.baselines.stdlib_purchase import StdlibBare, StdlibShop
+from bench.harness.databases import without_missing_holdings
+from dropsvc import SQLITE_VERSION, Engine, StorageError
 
-from bench.baselines.stdlib_purchase import StdlibBare, StdlibShop  # noqa: E402
-from dropsvc import SQLITE_VERSION, Engine, StorageError  # noqa: E402
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 STOCK = 10**9  # never sells out: every call is a full purchase
 PRICE = 1000
@@ -167,15 +167,20 @@ def run_stdlib(path: str, drop_id: int, mode: str, n: int, bare: bool) -> Run:
     return Run(path, drop_id, n, ok, end - start, errors, percentiles(lat))
 
 
+def buyer(engine: Engine, drop_id: int) -> Callable[[str], str]:
+    """One purchase of one unit of drop_id for a user; its outcome."""
+    purchase = engine.purchase
+
+    def buy(user: str) -> str:
+        return purchase(drop_id, user).outcome
+
+    return buy
+
+
 def run_engine(path: str, drop_id: int, mode: str, n: int, threads: int) -> Run:
     with Engine(path, synchronous=mode) as engine:
-        purchase = engine.purchase
-
-        def buy(user: str) -> str:
-            return purchase(drop_id, user).outcome
-
         per_worker = n // threads
-        start, end, ok, errors, lat = drive(buy, threads, per_worker)
+        start, end, ok, errors, lat = drive(buyer(engine, drop_id), threads, per_worker)
         counters = engine.counters()
     return Run(path, drop_id, per_worker * threads, ok, end - start, errors, percentiles(lat),
                average_batch(counters), counters)
@@ -186,12 +191,7 @@ def process_child(path: str, drop_id: int, mode: str, index: int, procs: int, th
     """One of the processes of run_processes: its own Engine on the shared file."""
     try:
         with Engine(path, synchronous=mode) as engine:
-            purchase = engine.purchase
-
-            def buy(user: str) -> str:
-                return purchase(drop_id, user).outcome
-
-            start, end, ok, errors, lat = drive(buy, threads, per_worker, first=index * threads,
+            start, end, ok, errors, lat = drive(buyer(engine, drop_id), threads, per_worker, first=index * threads,
                                                 stride=procs * threads, gate=barrier.wait)
             results.put((start, end, ok, errors, lat.tobytes(), engine.counters()))
     except BaseException as exc:
@@ -337,10 +337,9 @@ def check_file(run: Run, bare: bool) -> tuple[bool, str]:
         problems = engine.check()
         sold = engine.get_drop(run.drop_id)["sold"]
     note = ""
-    if bare:  # the seed's transaction keeps no holdings: exactly one missing per order, nothing else
-        holdings = [p for p in problems if p.startswith(f"drop {run.drop_id} user ")]
-        problems = [p for p in problems if p not in holdings] if len(holdings) == run.ok else problems
-        note = f" (bare baseline keeps no holdings: {len(holdings):,} orders without one, as expected)"
+    if bare:
+        problems, missing = without_missing_holdings(problems, run.drop_id, run.ok)
+        note = f" (bare baseline keeps no holdings: {missing:,} orders without one, as expected)"
     good = not problems and sold == run.ok
     detail = f"sold={sold:,} ok purchases={run.ok:,}" + (note if good else f" {problems[:3]}")
     if run.ok != run.attempted:
@@ -366,7 +365,7 @@ def main() -> int:
     rounds = args.rounds or (1 if args.quick else 3)
     build_c_loop()
     folder = tempfile.mkdtemp(prefix="dropsvc-bench-")
-    print(f"bench/engine.py {time.strftime('%Y-%m-%d %H:%M')}  {os.cpu_count()} cores  Python"
+    print(f"bench/engine_rates.py {time.strftime('%Y-%m-%d %H:%M')}  {os.cpu_count()} cores  Python"
           f" {platform.python_version()}  SQLite {SQLITE_VERSION}  load {os.getloadavg()[0]:.2f}")
     if os.getloadavg()[0] > 1.0:
         print(f"WARNING: the machine is busy (load {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores):"

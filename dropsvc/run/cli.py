@@ -19,9 +19,10 @@ from typing import Any
 
 import orjson
 
-from dropsvc import Engine, MigrationError, StorageError
+from dropsvc._engine import MigrationError, StorageError
 from dropsvc.config import LOG_LEVELS, SERVERS, SYNCHRONOUS_MODES, Config, ConfigError
 from dropsvc.drops import DropError, present_drop
+from dropsvc.ledger import Engine
 from dropsvc.logs import EventLogger, configure
 from dropsvc.threads import server_signals_blocked
 

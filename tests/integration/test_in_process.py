@@ -150,3 +150,43 @@ def test_static_dir_setting_serves_the_page_from_elsewhere(tmp_path):
         client = testing.TestClient(create_app(engine, config))
         page = client.simulate_get("/")
         assert page.status_code == 200 and "from DROPSVC_STATIC_DIR" in page.text
+
+
+def test_a_gateway_that_answers_nonsense_is_a_502(tmp_path, log_stream):
+    """A 2xx from "PayOS" that is no PayOS envelope: 502 payment_gateway_error, the order still reserved."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from dropsvc.checkout import Checkout
+    from dropsvc.payments import PayOSClient
+
+    class NotPayOS(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", "16")
+            self.end_headers()
+            self.wfile.write(b"<html>hi</html>\n")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotPayOS)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    engine = Engine(tmp_path / "gateway.db", readers=1)
+    try:
+        config = Config.load({})
+        client = PayOSClient(f"http://127.0.0.1:{server.server_address[1]}", "id", "key", "checksum", retries=0)
+        client_app = testing.TestClient(create_app(engine, config, Checkout(engine, config, client)))
+        drop_id = engine.create_drop(slug="g", name="G", price=1000, total_stock=1)
+        order = engine.purchase(drop_id, "gus").order
+        reply = client_app.simulate_post(f"/api/orders/{order['public_ref']}/checkout")
+        assert reply.status_code == 502 and reply.json["error"]["code"] == "payment_gateway_error"
+        assert engine.get_order(order["public_ref"])["status"] == "reserved"
+        assert engine.get_order(order["public_ref"])["checkout_url"] is None
+        assert "payment_gateway_error" in log_stream[0].getvalue()
+    finally:
+        engine.close()
+        server.shutdown()
+        server.server_close()

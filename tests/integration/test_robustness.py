@@ -69,6 +69,9 @@ def test_no_path_yields_a_500(service, segment, method, prefix):
                          {"Content-Type": "application/json"})
     finally:
         conn.close()
+    if reply.status == 503:  # "/" + "webhooks%2Fpayos" is the webhook, and this service has no PayOS
+        assert reply.json["error"]["code"] == "payments_unavailable", reply.body
+        return
     assert 200 <= reply.status < 500, reply.body
 
 

@@ -16,7 +16,9 @@ from dropsvc.logs import get_logger
 from dropsvc.payments import (
     PaymentGatewayUnavailable,
     PaymentLinkConflict,
+    PaymentProtocolError,
     PaymentRejected,
+    PaymentSignatureError,
     verify_object,
 )
 
@@ -54,9 +56,7 @@ class OrderCheckout:
         except (PaymentRejected, PaymentLinkConflict) as error:
             log.warning("payment_link_refused", public_ref=public_ref, error=type(error).__name__, detail=str(error))
             raise ApiError(502, "payment_gateway_refused", "the payment gateway refused the payment link") from None
-        except Exception as error:  # PaymentSignatureError, PaymentProtocolError: PayOS said something wrong
-            if not type(error).__module__.startswith("dropsvc.payments"):
-                raise
+        except (PaymentSignatureError, PaymentProtocolError) as error:  # PayOS said something wrong
             log.error("payment_gateway_error", public_ref=public_ref, error=type(error).__name__, detail=str(error))
             raise ApiError(502, "payment_gateway_error", "the payment gateway answered wrongly") from None
         send_json(resp, public_order(order), status=201 if created else 200)

@@ -48,7 +48,7 @@ class FastPurchases:
         self.app = app
         self.decide = purchases.decide
         self.observed = observer.observed
-        statuses = {200, 201, *(status for status, _, _ in REFUSALS.values())}  # what ``answer`` gives
+        statuses = {200, 201, *(refusal.status for refusal in REFUSALS.values())}  # what ``answer`` gives
         self._status_lines = {code: code_to_http_status(code) for code in statuses}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

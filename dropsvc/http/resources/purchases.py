@@ -26,22 +26,6 @@ BODY_LIMIT = 4096
 
 REJECTED = "rejected"  # the outcome of a purchase request refused before the engine decided anything
 
-# engine outcome -> (status, error code, pre-rendered envelope); ok and duplicate answer the order
-REFUSALS: dict[str, tuple[int, str, bytes]] = {
-    outcome: (status, code, error_body(code, message))
-    for outcome, status, code, message in (
-        ("sold_out", 409, "sold_out", "the drop is sold out"),
-        ("per_user_limit", 409, "per_user_limit",
-         "this purchase would take you over the drop's per-user limit"),
-        ("not_started", 409, "not_started", "the drop has not started yet"),
-        ("ended", 409, "ended", "the drop has ended"),
-        ("idempotency_conflict", 422, "idempotency_conflict",
-         "this Idempotency-Key was used with a different user_id or quantity"),
-        ("not_found", 404, "drop_not_found", "no such drop"),
-    )
-}
-
-
 class Answer(NamedTuple):
     """A decided purchase as HTTP: status, body, Location; the engine's outcome and the error code.
 
@@ -54,6 +38,22 @@ class Answer(NamedTuple):
     location: str | None
     outcome: str
     error: str | None
+
+
+# the engine's refusals, answered with the same pre-rendered Answer every time; ok and duplicate answer the order
+REFUSALS: dict[str, Answer] = {
+    outcome: Answer(status, error_body(code, message), None, outcome, code)
+    for outcome, status, code, message in (
+        ("sold_out", 409, "sold_out", "the drop is sold out"),
+        ("per_user_limit", 409, "per_user_limit",
+         "this purchase would take you over the drop's per-user limit"),
+        ("not_started", 409, "not_started", "the drop has not started yet"),
+        ("ended", 409, "ended", "the drop has ended"),
+        ("idempotency_conflict", 422, "idempotency_conflict",
+         "this Idempotency-Key was used with a different user_id or quantity"),
+        ("not_found", 404, "drop_not_found", "no such drop"),
+    )
+}
 
 
 def purchase_fields(body: dict[str, Any], buyer: str | None = None) -> tuple[str, int]:
@@ -100,8 +100,7 @@ def answer(result: Result) -> Answer:
         return Answer(201, orjson.dumps(public_order(order)), "/api/orders/" + order["public_ref"], outcome, None)
     if outcome == "duplicate":
         return Answer(200, orjson.dumps(public_order(result.order)), None, outcome, None)
-    status, code, data = REFUSALS[outcome]
-    return Answer(status, data, None, outcome, code)
+    return REFUSALS[outcome]
 
 
 class Purchases:

@@ -33,7 +33,8 @@ from dropsvc.logs import get_logger
 
 STATIC_DIR = Path(__file__).resolve().parents[2] / "static"
 ASSET_NAMES = ("app.js", "app.css", "vendor/alpine.min.js")
-CONTENT_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+CONTENT_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".ico": "image/x-icon"}
+ICON = "favicon.ico"  # served at /favicon.ico, where browsers look for it, as well as under /static/
 HTML_TYPE = "text/html; charset=utf-8"
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
@@ -87,7 +88,7 @@ class Site:
     def __init__(self, static_dir: Path | None = None) -> None:
         self.static_dir = static_dir or STATIC_DIR
         self.assets: dict[str, Asset] = {}
-        for name in ASSET_NAMES:
+        for name in (*ASSET_NAMES, ICON):
             path = self.static_dir / name
             if path.is_file():
                 self.assets[name] = Asset.from_bytes(path.read_bytes(), CONTENT_TYPES[path.suffix])
@@ -168,7 +169,7 @@ class OrderPage:
 
 
 class StaticFiles:
-    """GET /static/{name} and /static/vendor/{name}: only the known assets, nothing from disk per request."""
+    """GET /static/{name}, /static/vendor/{name} and /favicon.ico: only the known assets, none read per request."""
 
     def __init__(self, site: Site) -> None:
         self.site = site
@@ -179,8 +180,12 @@ class StaticFiles:
     def on_get_vendor(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         self.site.send_asset(req, resp, "vendor/" + name)
 
+    def on_get_icon(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.site.send_asset(req, resp, ICON)
+
     on_head = on_get
     on_head_vendor = on_get_vendor
+    on_head_icon = on_get_icon
 
 
 def add_page_routes(app: falcon.App, engine: Engine, buyers: Buyers, site: Site | None = None) -> Site:
@@ -191,4 +196,5 @@ def add_page_routes(app: falcon.App, engine: Engine, buyers: Buyers, site: Site 
     app.add_route("/orders/{public_ref}", OrderPage(site, buyers, engine))
     app.add_route("/static/{name}", files)
     app.add_route("/static/vendor/{name}", files, suffix="vendor")
+    app.add_route("/favicon.ico", files, suffix="icon")
     return site

@@ -98,7 +98,7 @@ bench-http: bench-deps ## wrk: purchases/s against the server's ceilings, a naiv
 bench-locust: bench-deps ## locust: 200 shoppers for 30 s against dropsvc serve, then the invariant checks
 	$(BIN)/python bench/journey_check.py
 
-wheel: deps ## a wheel in dist/
+wheel: deps static-assets ## a wheel in dist/, carrying the page (static/ with Alpine.js) as dropsvc/static/
 	$(BIN)/pip wheel --no-deps -w dist .
 
 clean:

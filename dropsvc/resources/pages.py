@@ -14,6 +14,8 @@ server whatever the shopper's clock says.
 
 Alpine.js is not in the repository: ``make static-assets`` copies it from
 ``node_modules`` (npm, pinned in package-lock.json) to ``static/vendor/``.
+A wheel carries the whole of ``static/`` as ``dropsvc/static/`` (setup.py),
+so an installed service finds its page without ``DROPSVC_STATIC_DIR``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pathlib import Path
 
 import falcon
 
+import dropsvc
 from dropsvc.buyers import Buyers
 from dropsvc.drops import now_ms
 from dropsvc.engine import Engine
@@ -82,11 +85,18 @@ def accepts_gzip(req: falcon.Request) -> bool:
     return False
 
 
+def default_static_dir() -> Path:
+    """The page's files without DROPSVC_STATIC_DIR: the package's own ``static/`` (an installed wheel), else
+    ``static/`` at the checkout's top level (STATIC_DIR)."""
+    packaged = Path(dropsvc.__file__).resolve().parent / "static"
+    return packaged if (packaged / "index.html").is_file() else STATIC_DIR
+
+
 class Site:
     """The shopper page's files, loaded once from ``static_dir``."""
 
     def __init__(self, static_dir: Path | None = None) -> None:
-        self.static_dir = static_dir or STATIC_DIR
+        self.static_dir = static_dir or default_static_dir()
         self.assets: dict[str, Asset] = {}
         for name in (*ASSET_NAMES, ICON):
             path = self.static_dir / name

@@ -75,10 +75,13 @@ def test_dockerfile_shape():
     assert stages == ["node:20.19.5-bookworm-slim", "${PYTHON_IMAGE}", "${PYTHON_IMAGE}"], stages
     assert "npm ci" in text.split("FROM")[1] and "alpinejs/dist/cdn.min.js" in text.split("FROM")[1]
     assert "AS build" in text and "pip wheel" in text
+    build_stage = text.split("FROM")[2]
     for package in ("libsqlite3-dev", "gcc", "pkg-config"):
-        assert package in text.split("FROM")[2]
+        assert package in build_stage
+    # the wheel carries the page, Alpine.js included: the assets stage's static/ is there before `pip wheel`
+    assert build_stage.index("COPY --from=assets /src/static/ static/") < build_stage.index("pip wheel")
     run_stage = text.split("FROM")[3]
-    assert "DROPSVC_STATIC_DIR=/srv/static" in run_stage and "COPY --from=assets" in run_stage
+    assert "DROPSVC_STATIC_DIR" not in run_stage and "static" not in run_stage
     assert "libsqlite3-0" in run_stage and "libev4" in run_stage and "-dev" not in run_stage
     assert re.search(r"^USER 10001:10001$", run_stage, re.M)
     assert re.search(r"^HEALTHCHECK .*\n?.*/healthz", run_stage, re.M)

@@ -16,6 +16,7 @@ import pytest
 from falcon import testing
 from live_server import REPO, exchange
 
+import dropsvc
 from dropsvc import Engine
 from dropsvc.app import create_app
 from dropsvc.buyers import COOKIE_NAME, USER_ID_PREFIX
@@ -242,6 +243,24 @@ def test_the_committed_icon_is_what_its_script_draws():
     middle = (8 * 16 + 8) * 4
     assert pixels[3] == 0 and pixels[middle:middle + 4] == b"\xff" * 4  # a clear corner, the drop white
 
+
+def test_the_page_is_found_in_the_package_first_then_at_the_checkouts_top(tmp_path, monkeypatch):
+    """DROPSVC_STATIC_DIR, else dropsvc/static/ (a wheel carries it), else static/ beside the package."""
+    assert Site().static_dir == REPO / "static"
+    assert not (REPO / "dropsvc" / "static").exists(), "the build must never copy the page into the checkout"
+    package = tmp_path / "site-packages" / "dropsvc"
+    (package / "static").mkdir(parents=True)
+    (package / "static" / "index.html").write_text("<p>from the wheel</p>")
+    monkeypatch.setattr(dropsvc, "__file__", str(package / "__init__.py"))
+    assert Site().static_dir == package / "static"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "index.html").write_text("<p>from DROPSVC_STATIC_DIR</p>")
+    with Engine(tmp_path / "found.db", readers=1) as engine:
+        for env, text in (({}, "from the wheel"), ({"DROPSVC_STATIC_DIR": str(elsewhere)}, "from DROPSVC_STATIC_DIR")):
+            assert text in testing.TestClient(create_app(engine, Config.load(env))).simulate_get("/").text
+    (package / "static" / "index.html").unlink()  # a package without the page: the checkout's
+    assert Site().static_dir == REPO / "static"
 
 
 # -- the same over real HTTP, on every server -----------------------------------------------------------------------

@@ -162,7 +162,7 @@ class Config:
     admin_token: str | None = field(default=None, repr=False)
     public_url: str = "http://127.0.0.1:8000"
     log_level: str = "INFO"
-    static_dir: str | None = None  # the page's files; default: the package's static/ (a wheel), else the checkout's
+    static_dir: str | None = None  # the page's files; default: static/ beside the package (a checkout)
     access_log_sample: float = 1.0  # fraction of ordinary requests logged (errors always are)
     access_log_max_per_s: int = 100  # ordinary access lines per second and process, 0 = no cap
     replicate: str | None = None  # a Litestream replica URL: `dropsvc serve` runs Litestream beside it

@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.resources
 from dataclasses import dataclass
 from pathlib import Path
 
 import falcon
 
-import dropsvc
 from dropsvc.buyers import Buyers
 from dropsvc.drops import now_ms
 from dropsvc.engine import Engine
@@ -88,7 +88,7 @@ def accepts_gzip(req: falcon.Request) -> bool:
 def default_static_dir() -> Path:
     """The page's files without DROPSVC_STATIC_DIR: the package's own ``static/`` (an installed wheel), else
     ``static/`` at the checkout's top level (STATIC_DIR)."""
-    packaged = Path(dropsvc.__file__).resolve().parent / "static"
+    packaged = Path(str(importlib.resources.files("dropsvc") / "static"))  # a package on disk: a real directory
     return packaged if (packaged / "index.html").is_file() else STATIC_DIR
 
 

@@ -6,6 +6,7 @@ In process through falcon.testing, plus one pass over real HTTP (bjoern, meinhel
 from __future__ import annotations
 
 import gzip
+import importlib.resources
 import importlib.util
 import re
 import struct
@@ -16,7 +17,6 @@ import pytest
 from falcon import testing
 from live_server import REPO, exchange
 
-import dropsvc
 from dropsvc import Engine
 from dropsvc.app import create_app
 from dropsvc.buyers import COOKIE_NAME, USER_ID_PREFIX
@@ -251,7 +251,9 @@ def test_the_page_is_found_in_the_package_first_then_at_the_checkouts_top(tmp_pa
     package = tmp_path / "site-packages" / "dropsvc"
     (package / "static").mkdir(parents=True)
     (package / "static" / "index.html").write_text("<p>from the wheel</p>")
-    monkeypatch.setattr(dropsvc, "__file__", str(package / "__init__.py"))
+    installed = importlib.resources.files
+    monkeypatch.setattr(importlib.resources, "files",
+                        lambda anchor: package if anchor == "dropsvc" else installed(anchor))
     assert Site().static_dir == package / "static"
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

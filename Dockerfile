@@ -23,6 +23,9 @@ WORKDIR /src
 COPY pyproject.toml setup.py README.md ./
 COPY _engine/ _engine/
 COPY dropsvc/ dropsvc/
+# the page with Alpine.js, from the assets stage: our wheel carries it (dropsvc/static/), so the service
+# serves the same bytes as nginx does from the checkout's static/ (docker-compose.yml mounts it)
+COPY --from=assets /src/static/ static/
 # the wheels of limited-drop and of its dependencies (bjoern is compiled here, against libev)
 RUN pip wheel --no-cache-dir --wheel-dir /wheels ".[replication]"
 
@@ -40,9 +43,7 @@ RUN apt-get update \
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
     pip install --no-cache-dir --no-index --find-links=/wheels /wheels/*.whl
 
-COPY --from=assets /src/static /srv/static
 ENV DROPSVC_DB=/data/dropsvc.db \
-    DROPSVC_STATIC_DIR=/srv/static \
     DROPSVC_HOST=0.0.0.0 \
     DROPSVC_PORT=8000 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -5,7 +5,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := build-essential pkg-config libsqlite3-dev libev-dev python3-dev python3-venv nginx chromium
+APT_PACKAGES := build-essential pkg-config libsqlite3-dev libev-dev python3-dev python3-venv
+# only `make test` needs these: nginx for tests/integration/test_deploy.py, Chromium for tests/browser/
+TEST_APT_PACKAGES := nginx chromium
 ENGINE_SRC   := $(wildcard _engine/*.pyx _engine/*.pxi _engine/*.pxd _engine/includes/*.pxd) setup.py
 
 # the Debian packages of $(1) that are not installed yet, installed (as root, or through sudo)
@@ -21,17 +23,20 @@ endef
 
 FORCE:
 
-.PHONY: run test lint build deps system-deps bench-engine wheel clean
+.PHONY: run test lint build deps system-deps test-deps bench-engine wheel clean
 
 run: build ## install what is missing, build the engine, serve the demo on http://127.0.0.1:8000
 	$(BIN)/dropsvc serve --demo
 
-test: build browser ## lint, then the whole suite (unit, integration, browser)
+test: build test-deps ## lint, then the whole suite (unit, integration, browser)
 	$(BIN)/ruff check dropsvc tests bench
 	$(BIN)/python -m pytest
 
 system-deps: ## apt packages the build needs (only those missing)
 	$(call apt_install,$(APT_PACKAGES))
+
+test-deps: ## apt packages only the tests need: nginx, and Debian's Chromium (never a downloaded browser)
+	$(call apt_install,$(TEST_APT_PACKAGES))
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,7 +55,7 @@ deps: $(VENV)/.installed
 
 build: deps $(VENV)/.engine-built static-assets ## the compiled engine, in place; the page's assets
 
-.PHONY: static-assets browser
+.PHONY: static-assets
 STATIC_VENDOR := static/vendor
 
 static-assets: $(STATIC_VENDOR)/alpine.min.js ## Alpine.js from npm (exact version in package-lock.json) into static/vendor/
@@ -61,9 +66,6 @@ $(STATIC_VENDOR)/alpine.min.js: package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund
 	mkdir -p $(STATIC_VENDOR)
 	cp node_modules/alpinejs/dist/cdn.min.js $@
-
-browser: ## Debian's Chromium for tests/browser (never a downloaded browser)
-	@[ -x /usr/bin/chromium ] || $(MAKE) system-deps
 
 $(VENV)/.engine-built: $(ENGINE_SRC) $(VENV)/.installed $(if $(wildcard dropsvc/_engine*.so),,FORCE)
 	@# unlink first: overwriting a loaded .so in place crashes the processes using it
@@ -96,7 +98,7 @@ bench-http: bench-deps ## wrk: purchases/s against the server's ceilings, a naiv
 bench-locust: bench-deps ## locust: 200 shoppers for 30 s against dropsvc serve, then the invariant checks
 	$(BIN)/python -m bench.journey_check
 
-wheel: deps ## a wheel in dist/
+wheel: deps static-assets ## a wheel in dist/, carrying the page (static/ with Alpine.js) as dropsvc/static/
 	$(BIN)/pip wheel --no-deps -w dist .
 
 clean:

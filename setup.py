@@ -1,10 +1,17 @@
-"""Build the compiled engine, dropsvc._engine, against the system SQLite."""
+"""Build the compiled engine, dropsvc._engine, against the system SQLite; a wheel also carries the page."""
 
 import shlex
+import shutil
 import subprocess
+from pathlib import Path
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_py import build_py
+from setuptools.errors import FileError
+
+STATIC = Path(__file__).resolve().parent / "static"  # the page, at the top level (docker-compose mounts it)
+VENDORED = ("vendor/alpine.min.js",)  # from npm, never committed: `make static-assets`
 
 
 def sqlite_flags() -> tuple[list[str], list[str], list[str]]:
@@ -22,6 +29,26 @@ def sqlite_flags() -> tuple[list[str], list[str], list[str]]:
     return include_dirs, library_dirs, libraries
 
 
+class BuildPyWithPage(build_py):
+    """build_py, plus the page (static/ with vendor/) as dropsvc/static/ in the build: the wheel serves it.
+
+    Only into the build directory, never into the checkout's dropsvc/; an editable install
+    (``pip install -e``) copies nothing and finds static/ in the checkout instead.
+    """
+
+    def run(self) -> None:
+        super().run()
+        if self.editable_mode:
+            return
+        missing = [name for name in VENDORED if not (STATIC / name).is_file()]
+        if missing:
+            raise FileError(f"the wheel must carry the shopper page, but static/{missing[0]} is missing: "
+                            "run `make static-assets` (Alpine.js from npm into static/vendor/) first")
+        target = Path(self.build_lib) / "dropsvc" / "static"
+        shutil.rmtree(target, ignore_errors=True)  # a stale build/ keeps no asset the checkout dropped
+        shutil.copytree(STATIC, target, ignore=shutil.ignore_patterns(".*"))
+
+
 include_dirs, library_dirs, libraries = sqlite_flags()
 
 engine = Extension(
@@ -34,6 +61,7 @@ engine = Extension(
 )
 
 setup(
+    cmdclass={"build_py": BuildPyWithPage},
     ext_modules=cythonize(
         [engine],
         include_path=["_engine"],

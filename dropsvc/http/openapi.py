@@ -68,6 +68,9 @@ def page_operation(summary: str, responses: dict[str, Any]) -> dict[str, Any]:
 PAGE = text_body("the page (HTML; the shopper's buyer cookie is set when missing)", "text/html")
 ASSET = {"200": text_body("the asset (gzip when accepted)", "text/javascript", "text/css"), **NOT_MODIFIED,
          "404": error("no such asset")}
+ICON_ASSET = {"200": {"description": "the icon",
+                      "content": {"image/x-icon": {"schema": {"type": "string", "format": "binary"}}}},
+              **NOT_MODIFIED, "404": error("no icon installed")}
 
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("/healthz", "GET"): operation("Liveness: the process answers", {"200": json_body("alive", "Health")},
@@ -151,11 +154,13 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("/static/{name}", "HEAD"): page_operation("A static asset's headers", ASSET),
     ("/static/vendor/{name}", "GET"): page_operation("A vendored asset (alpine.min.js)", ASSET),
     ("/static/vendor/{name}", "HEAD"): page_operation("A vendored asset's headers", ASSET),
+    ("/favicon.ico", "GET"): page_operation("The site icon (static/favicon.ico)", ICON_ASSET),
+    ("/favicon.ico", "HEAD"): page_operation("The site icon's headers", ICON_ASSET),
 }
 
 # the static routes take a version in the query
 for _key in (("/static/{name}", "GET"), ("/static/{name}", "HEAD"), ("/static/vendor/{name}", "GET"),
-             ("/static/vendor/{name}", "HEAD")):
+             ("/static/vendor/{name}", "HEAD"), ("/favicon.ico", "GET"), ("/favicon.ico", "HEAD")):
     OPERATIONS[_key]["parameters"] = params("v", "if_none_match")
 
 

@@ -3,7 +3,8 @@
 - ``shop``: a service on a free port wired to a PayOS sandbox (both on loopback),
   as in tests/integration/payments_env.py; stopped at the end of the test.
 - ``browser``: a fresh headless Chromium (new user data dir: no cookies, no cache)
-  whose every request is recorded (``browser.requests``).
+  whose every request is recorded (``browser.requests``), and every console error
+  and uncaught exception (``browser.console_errors``).
 - ``shots``: saves desktop (1280 px) and phone (375 px) screenshots of a state in
   tests/browser/screenshots/ (gitignored) to look at.
 
@@ -47,11 +48,17 @@ def shop(tmp_path: Path) -> Iterator[Shop]:
 
 @dataclass
 class Browser:
-    """One Chromium context and its first page; what it asked for is in ``requests``."""
+    """One Chromium context and its first page; what it asked for is in ``requests``, what went wrong in
+    ``console_errors`` (a failed load, a 4xx fetch, an uncaught exception)."""
 
     context: object
     page: object
     requests: list = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+
+    def on_console(self, message: object) -> None:
+        if message.type == "error":
+            self.console_errors.append(f"{message.text} ({message.location.get('url', '')})")
 
     def hosts(self) -> set[str]:
         """Every scheme://host:port the page asked for (data: and about: URLs aside)."""
@@ -79,6 +86,8 @@ def browser(playwright: object, tmp_path: Path) -> Iterator[Browser]:
     context.set_default_timeout(10_000)
     opened = Browser(context, context.pages[0] if context.pages else context.new_page())
     context.on("request", lambda request: opened.requests.append(request))
+    context.on("console", opened.on_console)
+    context.on("weberror", lambda error: opened.console_errors.append(f"uncaught: {error.error}"))
     yield opened
     context.close()
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
+from live_server import Server
 from payments_env import Shop
 
 from dropsvc import Engine
 
 POLL_WAIT_MS = 6_000  # the page polls every 1.5 s: a change shows within a poll or two
+ICON_WAIT_S = 5.0
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 375, "height": 740}
 
@@ -59,3 +62,29 @@ def tab_to(page: Any, target: Any, limit: int = 30) -> int:
         if page.evaluate("el => document.activeElement === el", handle):
             return presses
     raise AssertionError(f"{target} never got the keyboard focus in {limit} Tab presses")
+
+
+def access_statuses(server: Server, route: str) -> list[int]:
+    """The statuses the server's access log shows for ``route`` (a route template), in order."""
+    statuses = []
+    for line in server.log().splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        fields = entry.get("fields", {}) if entry.get("event") == "access" else {}
+        if fields.get("route") == route:
+            statuses.append(fields["status"])
+    return statuses
+
+
+def icon_statuses(browser: Any, server: Server) -> list[int]:
+    """Chromium asks for /favicon.ico after the load, out of Playwright's sight: wait until the server has
+    answered it or an error has reached the console; the statuses it was answered with."""
+    deadline = time.monotonic() + ICON_WAIT_S
+    while not browser.console_errors and time.monotonic() < deadline:
+        statuses = access_statuses(server, "/favicon.ico")
+        if statuses:
+            return statuses
+        browser.page.wait_for_timeout(100)
+    return access_statuses(server, "/favicon.ico")

@@ -9,6 +9,7 @@ from page_helpers import (
     POLL_WAIT_MS,
     allowed_hosts,
     card_of,
+    icon_statuses,
     no_horizontal_scroll,
     now_ms,
     open_shop,
@@ -142,3 +143,15 @@ def test_on_a_phone_nothing_scrolls_sideways_and_the_keyboard_buys(shop, browser
     page.wait_for_url(shop.sandbox.base_url + "/checkout/**")
     assert [o["quantity"] for o in orders_of(shop, drop)] == [2]
     assert browser.hosts() == allowed_hosts(shop)
+
+
+
+def test_the_page_loads_without_a_console_error(shop, browser):
+    """Everything the page asks for answers, its icon too (/favicon.ico, asked for after the load)."""
+    drop = shop.api.create_drop(name="Quiet page", price=700_000, total_stock=2)
+    page, card = open_shop(shop, browser, drop)
+    expect(card.locator(".price")).to_have_text("700.000\u00a0₫")
+    expect(card.get_by_role("button", name="Buy")).to_be_enabled()
+    statuses = icon_statuses(browser, shop.server)
+    assert browser.console_errors == []
+    assert statuses and set(statuses) == {200}, statuses

@@ -106,18 +106,22 @@ class Server:
 
 def launch(directory: Path, *, admin_token: str | None = ADMIN_TOKEN, demo: bool = False,
            db_path: Path | None = None, extra_args: tuple[str, ...] = (),
-           env: dict[str, str] | None = None) -> Server:
-    """Start a server and wait until /healthz answers; ``env`` adds settings (PAYOS_*...)."""
+           env: dict[str, str] | None = None, command: tuple[str, ...] = (sys.executable, "-m", "dropsvc"),
+           cwd: Path = REPO) -> Server:
+    """Start a server and wait until /healthz answers; ``env`` adds settings (PAYOS_*...).
+
+    ``command`` runs the CLI (another install's ``dropsvc`` script, say), from ``cwd``.
+    """
     port = free_port()
     db_path = db_path or directory / "drops.db"
     log_path = directory / f"server-{port}.log"
     env = clean_env(DROPSVC_LOG_LEVEL="INFO", **(env or {}))
     if admin_token is not None:
         env["DROPSVC_ADMIN_TOKEN"] = admin_token
-    args = [sys.executable, "-m", "dropsvc", "serve", "--host", "127.0.0.1", "--port", str(port),
+    args = [*command, "serve", "--host", "127.0.0.1", "--port", str(port),
             "--db", str(db_path), *(["--demo"] if demo else []), *extra_args]
     with log_path.open("wb") as log:
-        process = subprocess.Popen(args, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(args, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
     server = Server("127.0.0.1", port, db_path, log_path, process, admin_token)
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:

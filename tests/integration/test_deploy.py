@@ -31,6 +31,7 @@ from dropsvc.run.deploy import render_nginx_conf, render_site_conf, temp_dirs
 NGINX = "/usr/sbin/nginx"
 PYTHON_BASE = re.compile(r"^ARG PYTHON_IMAGE=(python:3\.11\.\d+-slim-bookworm)$", re.M)
 CSS = b"body { color: #111; }\n"
+ICON = b"\0\0\1\0nginx's own copy"  # not the service's icon: an answer from the service would show
 
 
 def tool(name: str) -> str:
@@ -74,10 +75,13 @@ def test_dockerfile_shape():
     assert stages == ["node:20.19.5-bookworm-slim", "${PYTHON_IMAGE}", "${PYTHON_IMAGE}"], stages
     assert "npm ci" in text.split("FROM")[1] and "alpinejs/dist/cdn.min.js" in text.split("FROM")[1]
     assert "AS build" in text and "pip wheel" in text
+    build_stage = text.split("FROM")[2]
     for package in ("libsqlite3-dev", "gcc", "pkg-config"):
-        assert package in text.split("FROM")[2]
+        assert package in build_stage
+    # the wheel carries the page, Alpine.js included: the assets stage's static/ is there before `pip wheel`
+    assert build_stage.index("COPY --from=assets /src/static/ static/") < build_stage.index("pip wheel")
     run_stage = text.split("FROM")[3]
-    assert "DROPSVC_STATIC_DIR=/srv/static" in run_stage and "COPY --from=assets" in run_stage
+    assert "DROPSVC_STATIC_DIR" not in run_stage and "static" not in run_stage
     assert "libsqlite3-0" in run_stage and "libev4" in run_stage and "-dev" not in run_stage
     assert re.search(r"^USER 10001:10001$", run_stage, re.M)
     assert re.search(r"^HEALTHCHECK .*\n?.*/healthz", run_stage, re.M)
@@ -160,6 +164,7 @@ def nginx(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
     static = prefix / "static"
     static.mkdir()
     (static / "app.css").write_bytes(CSS)
+    (static / "favicon.ico").write_bytes(ICON)
     for folder in temp_dirs(prefix):
         folder.mkdir(parents=True)
     port = free_port()
@@ -218,6 +223,13 @@ def test_static_assets_come_from_nginx_with_long_cache_headers(nginx):
     assert (unversioned.status, unversioned.headers["cache-control"]) == (200, "no-cache")
     assert "etag" in unversioned.headers
     assert nginx.request("GET", "/static/missing.css").status == 404
+
+
+def test_the_icon_comes_from_nginx_out_of_the_static_directory(nginx):
+    reply = nginx.request("GET", "/favicon.ico")
+    assert (reply.status, reply.headers["content-type"], reply.body) == (200, "image/x-icon", ICON)
+    assert reply.headers["cache-control"] == "no-cache" and "etag" in reply.headers
+    assert '"/favicon.ico"' not in nginx.backend.log()
 
 
 def test_api_bodies_over_4k_are_refused_by_nginx(nginx):

@@ -140,7 +140,7 @@ def test_replication_settings():
 
 
 def test_static_dir_setting_serves_the_page_from_elsewhere(tmp_path):
-    """DROPSVC_STATIC_DIR: an installed wheel (the Docker image) finds the page's files there."""
+    """DROPSVC_STATIC_DIR: the page's files from elsewhere, whatever the package carries."""
     site = tmp_path / "site"
     site.mkdir()
     (site / "index.html").write_text("<!doctype html><title>elsewhere</title><p>from DROPSVC_STATIC_DIR</p>")

@@ -6,12 +6,16 @@ In process through falcon.testing, plus one pass over real HTTP (bjoern, meinhel
 from __future__ import annotations
 
 import gzip
+import importlib.resources
+import importlib.util
 import re
+import struct
+import zlib
 from http.cookies import SimpleCookie
 
 import pytest
 from falcon import testing
-from live_server import exchange
+from live_server import REPO, exchange
 
 from dropsvc import Engine
 from dropsvc.buyers import COOKIE_NAME, USER_ID_PREFIX
@@ -191,6 +195,74 @@ def test_without_vendor_assets_the_page_still_answers(tmp_path):
     site = Site(tmp_path)
     assert set(site.assets) == {"app.js"}
     assert site.url("app.js") in site.template and "/static/vendor" not in site.template
+
+
+def test_the_icon_is_served_where_browsers_look_for_it(shop):
+    client, _ = shop
+    icon = (REPO / "static" / "favicon.ico").read_bytes()
+    assert '<link rel="icon" href="/favicon.ico">' in client.simulate_get("/").text
+    reply = client.simulate_get("/favicon.ico")
+    assert (reply.status_code, reply.headers["content-type"], reply.content) == (200, "image/x-icon", icon)
+    assert reply.headers["cache-control"] == "no-cache"
+    again = client.simulate_get("/favicon.ico", headers={"If-None-Match": reply.headers["etag"]})
+    assert again.status_code == 304 and not again.content
+    assert client.simulate_head("/favicon.ico").status_code == 200
+    assert client.simulate_get("/static/favicon.ico").content == icon
+
+
+def png_pixels(image: bytes) -> tuple[int, bytes]:
+    """(side, RGBA rows) of a square 8-bit RGBA PNG whose rows are unfiltered, as deploy/make_favicon.py writes."""
+    assert image.startswith(b"\x89PNG\r\n\x1a\n")
+    chunks, at = {}, 8
+    while at < len(image):
+        (length,), kind = struct.unpack(">I", image[at:at + 4]), image[at + 4:at + 8]
+        data = image[at + 8:at + 8 + length]
+        assert struct.unpack(">I", image[at + 8 + length:at + 12 + length])[0] == zlib.crc32(kind + data)
+        chunks[kind] = chunks.get(kind, b"") + data
+        at += 12 + length
+    width, height, depth, color = struct.unpack(">IIBB", chunks[b"IHDR"][:10])
+    assert (width, depth, color) == (height, 8, 6)
+    raw = zlib.decompress(chunks[b"IDAT"])
+    stride = 1 + width * 4
+    assert all(raw[row * stride] == 0 for row in range(height))
+    return width, b"".join(raw[row * stride + 1:(row + 1) * stride] for row in range(height))
+
+
+def test_the_committed_icon_is_what_its_script_draws():
+    spec = importlib.util.spec_from_file_location("make_favicon", REPO / "deploy" / "make_favicon.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    icon = (REPO / "static" / "favicon.ico").read_bytes()
+    reserved, kind, count = struct.unpack("<HHH", icon[:6])
+    assert (reserved, kind, count) == (0, 1, len(script.SIZES))
+    for n, size in enumerate(script.SIZES):
+        width, height, _, _, planes, bits, length, offset = struct.unpack("<BBBBHHII", icon[6 + 16 * n:22 + 16 * n])
+        assert (width, height, planes, bits) == (size, size, 1, 32)
+        assert png_pixels(icon[offset:offset + length]) == (size, script.draw(size))
+    pixels = script.draw(16)
+    middle = (8 * 16 + 8) * 4
+    assert pixels[3] == 0 and pixels[middle:middle + 4] == b"\xff" * 4  # a clear corner, the drop white
+
+
+def test_the_page_is_found_in_the_package_first_then_at_the_checkouts_top(tmp_path, monkeypatch):
+    """DROPSVC_STATIC_DIR, else dropsvc/static/ (a wheel carries it), else static/ beside the package."""
+    assert Site().static_dir == REPO / "static"
+    assert not (REPO / "dropsvc" / "static").exists(), "the build must never copy the page into the checkout"
+    package = tmp_path / "site-packages" / "dropsvc"
+    (package / "static").mkdir(parents=True)
+    (package / "static" / "index.html").write_text("<p>from the wheel</p>")
+    installed = importlib.resources.files
+    monkeypatch.setattr(importlib.resources, "files",
+                        lambda anchor: package if anchor == "dropsvc" else installed(anchor))
+    assert Site().static_dir == package / "static"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "index.html").write_text("<p>from DROPSVC_STATIC_DIR</p>")
+    with Engine(tmp_path / "found.db", readers=1) as engine:
+        for env, text in (({}, "from the wheel"), ({"DROPSVC_STATIC_DIR": str(elsewhere)}, "from DROPSVC_STATIC_DIR")):
+            assert text in testing.TestClient(create_app(engine, Config.load(env))).simulate_get("/").text
+    (package / "static" / "index.html").unlink()  # a package without the page: the checkout's
+    assert Site().static_dir == REPO / "static"
 
 
 # -- the same over real HTTP, on every server -----------------------------------------------------------------------

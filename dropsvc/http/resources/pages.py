@@ -14,12 +14,15 @@ server whatever the shopper's clock says.
 
 Alpine.js is not in the repository: ``make static-assets`` copies it from
 ``node_modules`` (npm, pinned in package-lock.json) to ``static/vendor/``.
+A wheel carries the whole of ``static/`` as ``dropsvc/static/`` (setup.py),
+so an installed service finds its page without ``DROPSVC_STATIC_DIR``.
 """
 
 from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib.resources
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +36,8 @@ from dropsvc.logs import get_logger
 
 STATIC_DIR = Path(__file__).resolve().parents[3] / "static"
 ASSET_NAMES = ("app.js", "app.css", "vendor/alpine.min.js")
-CONTENT_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+CONTENT_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".ico": "image/x-icon"}
+ICON = "favicon.ico"  # served at /favicon.ico, where browsers look for it, as well as under /static/
 HTML_TYPE = "text/html; charset=utf-8"
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
@@ -81,13 +85,20 @@ def accepts_gzip(req: falcon.Request) -> bool:
     return False
 
 
+def default_static_dir() -> Path:
+    """The page's files without DROPSVC_STATIC_DIR: the package's own ``static/`` (an installed wheel), else
+    ``static/`` at the checkout's top level (STATIC_DIR)."""
+    packaged = Path(str(importlib.resources.files("dropsvc") / "static"))  # a package on disk: a real directory
+    return packaged if (packaged / "index.html").is_file() else STATIC_DIR
+
+
 class Site:
     """The shopper page's files, loaded once from ``static_dir``."""
 
     def __init__(self, static_dir: Path | None = None) -> None:
-        self.static_dir = static_dir or STATIC_DIR
+        self.static_dir = static_dir or default_static_dir()
         self.assets: dict[str, Asset] = {}
-        for name in ASSET_NAMES:
+        for name in (*ASSET_NAMES, ICON):
             path = self.static_dir / name
             if path.is_file():
                 self.assets[name] = Asset.from_bytes(path.read_bytes(), CONTENT_TYPES[path.suffix])
@@ -168,7 +179,7 @@ class OrderPage:
 
 
 class StaticFiles:
-    """GET /static/{name} and /static/vendor/{name}: only the known assets, nothing from disk per request."""
+    """GET /static/{name}, /static/vendor/{name} and /favicon.ico: only the known assets, none read per request."""
 
     def __init__(self, site: Site) -> None:
         self.site = site
@@ -179,8 +190,12 @@ class StaticFiles:
     def on_get_vendor(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
         self.site.send_asset(req, resp, "vendor/" + name)
 
+    def on_get_icon(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self.site.send_asset(req, resp, ICON)
+
     on_head = on_get
     on_head_vendor = on_get_vendor
+    on_head_icon = on_get_icon
 
 
 def add_page_routes(app: falcon.App, engine: Engine, buyers: Buyers, site: Site | None = None) -> Site:
@@ -191,4 +206,5 @@ def add_page_routes(app: falcon.App, engine: Engine, buyers: Buyers, site: Site 
     app.add_route("/orders/{public_ref}", OrderPage(site, buyers, engine))
     app.add_route("/static/{name}", files)
     app.add_route("/static/vendor/{name}", files, suffix="vendor")
+    app.add_route("/favicon.ico", files, suffix="icon")
     return site

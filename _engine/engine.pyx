@@ -478,7 +478,7 @@ cdef class Core:
             try:
                 result = fn(tx)
                 if sqlite3_get_autocommit(w.db):
-                    raise MisuseError("the transaction was ended inside write()", SQLITE_MISUSE)
+                    raise make_error(SQLITE_MISUSE, "the transaction was ended inside write()")
             except BaseException:
                 with nogil:
                     writer_rollback(w)

@@ -7,7 +7,9 @@ import sqlite3
 
 import pytest
 
-from dropsvc import ConstraintError, Engine, _engine
+from dropsvc import ConstraintError, Engine, _engine, ledger
+from dropsvc.http import openapi_schemas
+from dropsvc.http.resources import admin_orders
 
 # What sqlite_master holds for a file made by migration 1, as written before the CHECK lists were
 # built from ORDER_STATUSES and EVENT_ACTIONS. Files keep this text: it must never change.
@@ -84,6 +86,15 @@ def test_a_new_file_holds_migration_1_as_written(db_path):
     with sqlite3.connect(db_path) as db:
         found = db.execute("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid").fetchall()
     assert tuple(found) == MIGRATION_1_SCHEMA
+
+
+def test_statuses_and_actions_are_the_engines_everywhere():
+    assert ledger.ORDER_STATUSES is _engine.ORDER_STATUSES is admin_orders.ORDER_STATUSES
+    assert ledger.EVENT_ACTIONS is _engine.EVENT_ACTIONS is admin_orders.EVENT_ACTIONS
+    schemas = openapi_schemas.SCHEMAS
+    for name in ("Order", "AdminOrder"):
+        assert schemas[name]["properties"]["status"]["enum"] == list(_engine.ORDER_STATUSES)
+    assert schemas["PaymentEvent"]["properties"]["action"]["enum"] == list(_engine.EVENT_ACTIONS)
 
 
 @pytest.mark.parametrize("status", _engine.ORDER_STATUSES)

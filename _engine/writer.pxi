@@ -17,8 +17,9 @@ cdef struct Counters:
     long long commit_us             # total time spent in COMMIT
     long long storage_errors
 
-# The writer's prepared statements: an index each, the SQL text keyed by it.
-cdef enum:  # WriterStatement
+# The writer's prepared statements, listed once: an index each (Writer.stmts[i]), the SQL
+# text keyed by it. Prepared in a loop at open, finalized in a loop at close.
+cdef enum:  # anonymous: Cython indexes arrays with plain ints, not a named enum
     W_BEGIN
     W_COMMIT
     W_ROLLBACK

@@ -202,22 +202,11 @@ cdef class Core:
         self.order_code_offset = int(settings["order_code_offset"])
 
     cdef _prepare_writer(self):
-        cdef sqlite3 *db = self._writer.db
-        cdef sqlite3_stmt **slots[12]
-        slots[0] = &self._writer.begin
-        slots[1] = &self._writer.commit
-        slots[2] = &self._writer.rollback
-        slots[3] = &self._writer.savepoint
-        slots[4] = &self._writer.release
-        slots[5] = &self._writer.rollback_to
-        slots[6] = &self._writer.find_idempotent
-        slots[7] = &self._writer.load_drop
-        slots[8] = &self._writer.load_holding
-        slots[9] = &self._writer.take_stock
-        slots[10] = &self._writer.insert_order
-        slots[11] = &self._writer.add_holding
-        for index, sql in enumerate(WRITER_STATEMENTS):
-            slots[index][0] = prepare(db, sql, True)
+        cdef int index
+        for index in range(N_WRITER_STATEMENTS):
+            if WRITER_SQL[index] == NULL:
+                raise SystemError("writer statement %d has no SQL text" % index)
+            self._writer.stmts[index] = prepare(self._writer.db, WRITER_SQL[index].decode("utf-8"), True)
 
     cdef _open_readers(self, bytes path, int count, str synchronous, long long mmap_size,
                        long long cache_kib):
@@ -489,7 +478,7 @@ cdef class Core:
             try:
                 result = fn(tx)
                 if sqlite3_get_autocommit(w.db):
-                    raise MisuseError("the transaction was ended inside write()", SQLITE_MISUSE)
+                    raise make_error(SQLITE_MISUSE, "the transaction was ended inside write()")
             except BaseException:
                 with nogil:
                     writer_rollback(w)

@@ -15,103 +15,57 @@ class StorageError(Exception):
         self.extended_code = code if extended_code is None else extended_code
 
 
-class SQLError(StorageError):
-    """SQLITE_ERROR: a bad statement or a missing table."""
-
-class InternalError(StorageError):
-    """SQLITE_INTERNAL."""
-
-class PermissionDeniedError(StorageError):
-    """SQLITE_PERM."""
-
-class AbortError(StorageError):
-    """SQLITE_ABORT: the statement was rolled back."""
-
-class BusyError(StorageError):
-    """SQLITE_BUSY: another connection holds the lock; retry later."""
-
-class LockedError(StorageError):
-    """SQLITE_LOCKED: a conflict inside this connection."""
-
-class NoMemoryError(StorageError):
-    """SQLITE_NOMEM."""
-
-class ReadOnlyError(StorageError):
-    """SQLITE_READONLY: the file or the directory cannot be written."""
-
-class InterruptedError_(StorageError):
-    """SQLITE_INTERRUPT."""
-
-class DiskIOError(StorageError):
-    """SQLITE_IOERR: the operating system reported an I/O error."""
-
-class CorruptError(StorageError):
-    """SQLITE_CORRUPT: the database file is damaged."""
-
-class NotADatabaseError(CorruptError):
-    """SQLITE_NOTADB: the file is not an SQLite database."""
-
-class FullError(StorageError):
-    """SQLITE_FULL: the disk (or the size limit) is full."""
-
-class CantOpenError(StorageError):
-    """SQLITE_CANTOPEN: the file could not be opened."""
-
-class ProtocolError(StorageError):
-    """SQLITE_PROTOCOL: a locking protocol error."""
-
-class SchemaChangedError(StorageError):
-    """SQLITE_SCHEMA."""
-
-class TooBigError(StorageError):
-    """SQLITE_TOOBIG: a string or blob over SQLite's limit."""
-
-class ConstraintError(StorageError):
-    """SQLITE_CONSTRAINT: a CHECK, UNIQUE or foreign key refused the change."""
-
-class MismatchError(StorageError):
-    """SQLITE_MISMATCH."""
-
-class MisuseError(StorageError):
-    """SQLITE_MISUSE: the library was used wrongly (an engine bug)."""
-
-class RangeError(StorageError):
-    """SQLITE_RANGE: a bind index out of range."""
-
-class AuthError(StorageError):
-    """SQLITE_AUTH."""
-
 class MigrationError(StorageError):
     """The file's schema is newer than this engine, or a migration failed."""
+
 
 class EngineClosedError(StorageError):
     """The engine was closed."""
 
 
-_ERRORS_BY_CODE = {
-    SQLITE_ERROR: SQLError,
-    SQLITE_INTERNAL: InternalError,
-    SQLITE_PERM: PermissionDeniedError,
-    SQLITE_ABORT: AbortError,
-    SQLITE_BUSY: BusyError,
-    SQLITE_LOCKED: LockedError,
-    SQLITE_NOMEM: NoMemoryError,
-    SQLITE_READONLY: ReadOnlyError,
-    SQLITE_INTERRUPT: InterruptedError_,
-    SQLITE_IOERR: DiskIOError,
-    SQLITE_CORRUPT: CorruptError,
-    SQLITE_NOTADB: NotADatabaseError,
-    SQLITE_FULL: FullError,
-    SQLITE_CANTOPEN: CantOpenError,
-    SQLITE_PROTOCOL: ProtocolError,
-    SQLITE_SCHEMA: SchemaChangedError,
-    SQLITE_TOOBIG: TooBigError,
-    SQLITE_CONSTRAINT: ConstraintError,
-    SQLITE_MISMATCH: MismatchError,
-    SQLITE_MISUSE: MisuseError,
-    SQLITE_RANGE: RangeError,
-    SQLITE_AUTH: AuthError,
-}
+# One row per SQLite primary result code family (apsw's shape): (code, class name, docstring,
+# base class name). The classes are made from it into this module's namespace, and
+# error_class()/make_error() map result codes through the same table.
+ERROR_TABLE = (
+    (SQLITE_ERROR, "SQLError", "SQLITE_ERROR: a bad statement or a missing table.", "StorageError"),
+    (SQLITE_INTERNAL, "InternalError", "SQLITE_INTERNAL.", "StorageError"),
+    (SQLITE_PERM, "PermissionDeniedError", "SQLITE_PERM.", "StorageError"),
+    (SQLITE_ABORT, "AbortError", "SQLITE_ABORT: the statement was rolled back.", "StorageError"),
+    (SQLITE_BUSY, "BusyError", "SQLITE_BUSY: another connection holds the lock; retry later.", "StorageError"),
+    (SQLITE_LOCKED, "LockedError", "SQLITE_LOCKED: a conflict inside this connection.", "StorageError"),
+    (SQLITE_NOMEM, "NoMemoryError", "SQLITE_NOMEM.", "StorageError"),
+    (SQLITE_READONLY, "ReadOnlyError", "SQLITE_READONLY: the file or the directory cannot be written.",
+     "StorageError"),
+    (SQLITE_INTERRUPT, "InterruptedError_", "SQLITE_INTERRUPT.", "StorageError"),
+    (SQLITE_IOERR, "DiskIOError", "SQLITE_IOERR: the operating system reported an I/O error.", "StorageError"),
+    (SQLITE_CORRUPT, "CorruptError", "SQLITE_CORRUPT: the database file is damaged.", "StorageError"),
+    (SQLITE_NOTADB, "NotADatabaseError", "SQLITE_NOTADB: the file is not an SQLite database.", "CorruptError"),
+    (SQLITE_FULL, "FullError", "SQLITE_FULL: the disk (or the size limit) is full.", "StorageError"),
+    (SQLITE_CANTOPEN, "CantOpenError", "SQLITE_CANTOPEN: the file could not be opened.", "StorageError"),
+    (SQLITE_PROTOCOL, "ProtocolError", "SQLITE_PROTOCOL: a locking protocol error.", "StorageError"),
+    (SQLITE_SCHEMA, "SchemaChangedError", "SQLITE_SCHEMA.", "StorageError"),
+    (SQLITE_TOOBIG, "TooBigError", "SQLITE_TOOBIG: a string or blob over SQLite's limit.", "StorageError"),
+    (SQLITE_CONSTRAINT, "ConstraintError", "SQLITE_CONSTRAINT: a CHECK, UNIQUE or foreign key refused the change.",
+     "StorageError"),
+    (SQLITE_MISMATCH, "MismatchError", "SQLITE_MISMATCH.", "StorageError"),
+    (SQLITE_MISUSE, "MisuseError", "SQLITE_MISUSE: the library was used wrongly (an engine bug).", "StorageError"),
+    (SQLITE_RANGE, "RangeError", "SQLITE_RANGE: a bind index out of range.", "StorageError"),
+    (SQLITE_AUTH, "AuthError", "SQLITE_AUTH.", "StorageError"),
+)
+
+
+cdef dict _make_error_classes():
+    """The classes of ERROR_TABLE by name (StorageError included), bases before subclasses."""
+    made = {"StorageError": StorageError}
+    for _, name, doc, base in ERROR_TABLE:
+        made[name] = type(name, (made[base],), {"__doc__": doc, "__module__": StorageError.__module__})
+    return made
+
+
+_error_classes = _make_error_classes()
+globals().update(_error_classes)
+cdef dict _ERRORS_BY_CODE = {code: _error_classes[name] for code, name, _, _ in ERROR_TABLE}
+del _error_classes
 
 
 cdef struct ErrorInfo:

@@ -109,10 +109,3 @@ cdef long long decode_ref(uint64_t k0, uint64_t k1, const char *text, Py_ssize_t
         difference |= <unsigned char>expected[i] ^ <unsigned char>text[i]
     return -1 if difference else order_id
 
-
-def siphash24_for_tests(bytes key, bytes data):
-    """SipHash-2-4 of data under a 16-byte key (exposed to check the published vectors)."""
-    if len(key) != 16:
-        raise ValueError("SipHash takes a 16-byte key")
-    return siphash24(int.from_bytes(key[:8], "little"), int.from_bytes(key[8:], "little"),
-                     <const uint8_t *><const char *>data, len(data))

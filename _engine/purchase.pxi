@@ -48,7 +48,7 @@ cdef int decide_purchase(Writer *w, PurchaseRequest *q, PurchaseReply *r, long l
 
     # 1. the same (drop, Idempotency-Key) seen before -> that order again
     if q.idempotency_key != NULL:
-        s = w.find_idempotent
+        s = w.stmts[W_FIND_IDEMPOTENT]
         sqlite3_bind_int64(s, 1, q.drop_id)
         sqlite3_bind_text(s, 2, q.idempotency_key, q.idempotency_key_len, SQLITE_STATIC)
         rc = sqlite3_step(s)
@@ -66,7 +66,7 @@ cdef int decide_purchase(Writer *w, PurchaseRequest *q, PurchaseReply *r, long l
         if rc != SQLITE_DONE:
             return rc
 
-    s = w.load_drop
+    s = w.stmts[W_LOAD_DROP]
     sqlite3_bind_int64(s, 1, q.drop_id)
     rc = sqlite3_step(s)
     if rc != SQLITE_ROW:
@@ -97,7 +97,7 @@ cdef int decide_purchase(Writer *w, PurchaseRequest *q, PurchaseReply *r, long l
     if q.quantity > per_user_limit:
         r.outcome = OUTCOME_PER_USER_LIMIT
         return SQLITE_OK
-    s = w.load_holding
+    s = w.stmts[W_LOAD_HOLDING]
     sqlite3_bind_int64(s, 1, q.drop_id)
     sqlite3_bind_text(s, 2, q.user_id, q.user_id_len, SQLITE_STATIC)
     rc = sqlite3_step(s)
@@ -118,16 +118,16 @@ cdef int decide_purchase(Writer *w, PurchaseRequest *q, PurchaseReply *r, long l
         # the only purchase of its transaction: a failure rolls the whole of it back anyway,
         # so it needs no savepoint of its own
         return write_purchase(w, q, r, now, price, hold_seconds)
-    rc = step_done(w.savepoint)
+    rc = step_done(w.stmts[W_SAVEPOINT])
     if rc != SQLITE_OK:
         return rc
     rc = write_purchase(w, q, r, now, price, hold_seconds)
     if rc == SQLITE_OK:
-        return step_done(w.release)
+        return step_done(w.stmts[W_RELEASE])
     if sqlite3_get_autocommit(w.db) == 0:
         # the writes so far go; the batch's other purchases stay
-        step_done(w.rollback_to)
-        step_done(w.release)
+        step_done(w.stmts[W_ROLLBACK_TO])
+        step_done(w.stmts[W_RELEASE])
     return rc
 
 
@@ -135,7 +135,7 @@ cdef int write_purchase(Writer *w, PurchaseRequest *q, PurchaseReply *r, long lo
                         long long price, long long hold_seconds) noexcept nogil:
     """Steps 4-5 inside the purchase's savepoint: take the stock, insert the order and holding."""
     cdef int rc
-    cdef sqlite3_stmt *s = w.take_stock
+    cdef sqlite3_stmt *s = w.stmts[W_TAKE_STOCK]
     sqlite3_bind_int64(s, 1, q.drop_id)
     sqlite3_bind_int64(s, 2, q.quantity)
     rc = step_done(s)
@@ -149,7 +149,7 @@ cdef int write_purchase(Writer *w, PurchaseRequest *q, PurchaseReply *r, long lo
     r.amount = price * q.quantity
     r.created_at = now
     r.expires_at = now + hold_seconds * 1000
-    s = w.insert_order
+    s = w.stmts[W_INSERT_ORDER]
     sqlite3_bind_int64(s, 1, q.drop_id)
     sqlite3_bind_text(s, 2, q.user_id, q.user_id_len, SQLITE_STATIC)
     sqlite3_bind_int64(s, 3, q.quantity)
@@ -167,7 +167,7 @@ cdef int write_purchase(Writer *w, PurchaseRequest *q, PurchaseReply *r, long lo
         return rc
     r.order_id = sqlite3_last_insert_rowid(w.db)
 
-    s = w.add_holding
+    s = w.stmts[W_ADD_HOLDING]
     sqlite3_bind_int64(s, 1, q.drop_id)
     sqlite3_bind_text(s, 2, q.user_id, q.user_id_len, SQLITE_STATIC)
     sqlite3_bind_int64(s, 3, q.quantity)

@@ -2,9 +2,32 @@
 # user_version. Migration N brings a file from version N-1 to N; a file
 # newer than the last one here is refused (MigrationError).
 
+# The order statuses and the payment event actions, listed once: the CHECK constraints below
+# and the Python side (dropsvc.ledger) take them from here.
 ORDER_STATUSES = ("reserved", "paid", "expired", "cancelled", "refund_required")
 EVENT_ACTIONS = ("paid", "duplicate", "amount_mismatch", "refund_required", "unknown_order",
                  "link_mismatch", "not_paid")
+
+
+cdef str _sql_in_list(tuple values, int column):
+    """``('a', 'b', ...)`` with its ``(`` at ``column``, wrapped under its first value at 100 characters.
+
+    The layout migration 1 was written with: a file keeps the text of its CHECK constraints
+    (sqlite_master), so migration 1's text must not change. A new status or action needs a
+    new migration, not an edit of these tuples alone.
+    """
+    lines = []
+    line = " " * column + "("
+    for index, value in enumerate(values):
+        item = "'%s'%s" % (value, ")" if index == len(values) - 1 else ",")
+        if not line.endswith("(") and len(line) + 1 + len(item) > 100:
+            lines.append(line)
+            line = " " * (column + 1) + item
+        else:
+            line += item if line.endswith("(") else " " + item
+    lines.append(line)
+    return "\n".join(lines).lstrip()
+
 
 MIGRATIONS = (
     # 1: the whole model of SPEC 3.
@@ -34,7 +57,7 @@ MIGRATIONS = (
         quantity         INTEGER NOT NULL CHECK (quantity >= 1),
         amount           INTEGER NOT NULL CHECK (amount >= 0),
         status           TEXT NOT NULL CHECK (status IN
-                           ('reserved', 'paid', 'expired', 'cancelled', 'refund_required')),
+                           %(order_statuses)s),
         idempotency_key  TEXT,
         request_hash     TEXT,
         payment_link_id  TEXT,
@@ -61,13 +84,12 @@ MIGRATIONS = (
         reference    TEXT NOT NULL,
         order_id     INTEGER,
         action       TEXT NOT NULL CHECK (action IN
-                       ('paid', 'duplicate', 'amount_mismatch', 'refund_required', 'unknown_order',
-                        'link_mismatch', 'not_paid')),
+                       %(event_actions)s),
         payload      TEXT NOT NULL,
         received_at  INTEGER NOT NULL,
         UNIQUE (order_code, reference)
     );
-    """,
+    """ % {"order_statuses": _sql_in_list(ORDER_STATUSES, 27), "event_actions": _sql_in_list(EVENT_ACTIONS, 23)},
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -17,40 +17,46 @@ cdef struct Counters:
     long long commit_us             # total time spent in COMMIT
     long long storage_errors
 
+# The writer's prepared statements, listed once: an index each (Writer.stmts[i]), the SQL
+# text keyed by it. Prepared in a loop at open, finalized in a loop at close.
+cdef enum:  # anonymous: Cython indexes arrays with plain ints, not a named enum
+    W_BEGIN
+    W_COMMIT
+    W_ROLLBACK
+    W_SAVEPOINT
+    W_RELEASE
+    W_ROLLBACK_TO
+    W_FIND_IDEMPOTENT   # (drop_id, key) -> id, request_hash
+    W_LOAD_DROP         # id -> price, total_stock, sold, per_user_limit, hold_seconds, starts_at, ends_at
+    W_LOAD_HOLDING      # (drop_id, user_id) -> quantity
+    W_TAKE_STOCK        # (drop_id, quantity): the seed's atomic conditional update
+    W_INSERT_ORDER
+    W_ADD_HOLDING       # (drop_id, user_id, quantity): the holdings upsert
+    N_WRITER_STATEMENTS
+
+cdef const char *WRITER_SQL[N_WRITER_STATEMENTS]
+WRITER_SQL[W_BEGIN] = b"BEGIN IMMEDIATE"
+WRITER_SQL[W_COMMIT] = b"COMMIT"
+WRITER_SQL[W_ROLLBACK] = b"ROLLBACK"
+WRITER_SQL[W_SAVEPOINT] = b"SAVEPOINT purchase"
+WRITER_SQL[W_RELEASE] = b"RELEASE purchase"
+WRITER_SQL[W_ROLLBACK_TO] = b"ROLLBACK TO purchase"
+WRITER_SQL[W_FIND_IDEMPOTENT] = b"SELECT id, request_hash FROM orders WHERE drop_id = ?1 AND idempotency_key = ?2"
+WRITER_SQL[W_LOAD_DROP] = (b"SELECT price, total_stock, sold, per_user_limit, hold_seconds, starts_at, ends_at"
+                           b" FROM drops WHERE id = ?1")
+WRITER_SQL[W_LOAD_HOLDING] = b"SELECT quantity FROM holdings WHERE drop_id = ?1 AND user_id = ?2"
+WRITER_SQL[W_TAKE_STOCK] = b"UPDATE drops SET sold = sold + ?2 WHERE id = ?1 AND sold + ?2 <= total_stock"
+WRITER_SQL[W_INSERT_ORDER] = (b"INSERT INTO orders (drop_id, user_id, quantity, amount, status, idempotency_key,"
+                              b" request_hash, created_at, expires_at)"
+                              b" VALUES (?1, ?2, ?3, ?4, 'reserved', ?5, ?6, ?7, ?8)")
+WRITER_SQL[W_ADD_HOLDING] = (b"INSERT INTO holdings (drop_id, user_id, quantity) VALUES (?1, ?2, ?3)"
+                             b" ON CONFLICT (drop_id, user_id) DO UPDATE SET quantity = quantity + excluded.quantity")
+
 cdef struct Writer:
     sqlite3 *db
     SharedLock *shared              # the cross-process critical section
     Counters counters               # this process's; guarded by the critical section
-    sqlite3_stmt *begin
-    sqlite3_stmt *commit
-    sqlite3_stmt *rollback
-    sqlite3_stmt *savepoint
-    sqlite3_stmt *release
-    sqlite3_stmt *rollback_to
-    sqlite3_stmt *find_idempotent   # (drop_id, key) -> id, request_hash
-    sqlite3_stmt *load_drop         # id -> price, total_stock, sold, per_user_limit, hold_seconds, starts_at, ends_at
-    sqlite3_stmt *load_holding      # (drop_id, user_id) -> quantity
-    sqlite3_stmt *take_stock        # the seed's atomic conditional update
-    sqlite3_stmt *insert_order
-    sqlite3_stmt *add_holding
-
-WRITER_STATEMENTS = (
-    "BEGIN IMMEDIATE",
-    "COMMIT",
-    "ROLLBACK",
-    "SAVEPOINT purchase",
-    "RELEASE purchase",
-    "ROLLBACK TO purchase",
-    "SELECT id, request_hash FROM orders WHERE drop_id = ?1 AND idempotency_key = ?2",
-    "SELECT price, total_stock, sold, per_user_limit, hold_seconds, starts_at, ends_at"
-    " FROM drops WHERE id = ?1",
-    "SELECT quantity FROM holdings WHERE drop_id = ?1 AND user_id = ?2",
-    "UPDATE drops SET sold = sold + ?2 WHERE id = ?1 AND sold + ?2 <= total_stock",
-    "INSERT INTO orders (drop_id, user_id, quantity, amount, status, idempotency_key,"
-    " request_hash, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, 'reserved', ?5, ?6, ?7, ?8)",
-    "INSERT INTO holdings (drop_id, user_id, quantity) VALUES (?1, ?2, ?3)"
-    " ON CONFLICT (drop_id, user_id) DO UPDATE SET quantity = quantity + excluded.quantity",
-)
+    sqlite3_stmt *stmts[N_WRITER_STATEMENTS]  # WRITER_SQL, prepared once at open
 
 
 cdef inline long long monotonic_us() noexcept nogil:
@@ -100,7 +106,7 @@ cdef inline int step_done(sqlite3_stmt *stmt) noexcept nogil:
 
 
 cdef int writer_begin(Writer *w, ErrorInfo *err) noexcept nogil:
-    cdef int rc = step_done(w.begin)
+    cdef int rc = step_done(w.stmts[W_BEGIN])
     if rc != SQLITE_OK:
         capture_error(err, w.db, rc)
     return rc
@@ -109,7 +115,7 @@ cdef int writer_begin(Writer *w, ErrorInfo *err) noexcept nogil:
 cdef int writer_commit(Writer *w, ErrorInfo *err) noexcept nogil:
     """COMMIT; on failure roll back so the handle is clean again."""
     cdef long long started = monotonic_us()
-    cdef int rc = step_done(w.commit)
+    cdef int rc = step_done(w.stmts[W_COMMIT])
     w.counters.commit_us += monotonic_us() - started
     if rc != SQLITE_OK:
         capture_error(err, w.db, rc)
@@ -121,7 +127,7 @@ cdef int writer_commit(Writer *w, ErrorInfo *err) noexcept nogil:
 
 cdef void writer_rollback(Writer *w) noexcept nogil:
     if sqlite3_get_autocommit(w.db) == 0:
-        step_done(w.rollback)
+        step_done(w.stmts[W_ROLLBACK])
     w.counters.rollbacks += 1
 
 
@@ -135,12 +141,9 @@ cdef inline void count_batch(Writer *w, int size) noexcept nogil:
 
 cdef void close_writer(Writer *w) noexcept nogil:
     """Finalize the hot statements and close the handle (inside the critical section)."""
-    cdef sqlite3_stmt *statements[12]
     cdef int i
-    statements[:] = [w.begin, w.commit, w.rollback, w.savepoint, w.release, w.rollback_to,
-                     w.find_idempotent, w.load_drop, w.load_holding, w.take_stock,
-                     w.insert_order, w.add_holding]
-    for i in range(12):
-        sqlite3_finalize(statements[i])
+    for i in range(N_WRITER_STATEMENTS):
+        sqlite3_finalize(w.stmts[i])
+        w.stmts[i] = NULL
     sqlite3_close_v2(w.db)
     w.db = NULL

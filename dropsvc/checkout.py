@@ -78,13 +78,7 @@ class Checkout:
             cancel_url=self.config.payos_cancel_url.format(public_ref=public_ref),
             expired_at=order["expires_at"] // 1000)
 
-        def store(tx: Any) -> int:
-            tx.execute("UPDATE orders SET payment_link_id = ?, checkout_url = ? WHERE id = ?"
-                       " AND status = 'reserved' AND payment_link_id IS NULL",
-                       (data["paymentLinkId"], data["checkoutUrl"], order["id"]))
-            return tx.changes
-
-        stored = self.engine.write(store)
+        stored = self.engine.store_payment_link(order["id"], data["paymentLinkId"], data["checkoutUrl"])
         order = self.engine.get_order_by_id(order["id"])
         if not stored and not order["checkout_url"]:
             raise CheckoutRefused(order["status"])  # it stopped being reserved meanwhile

@@ -3,6 +3,5 @@
 cdef extern from "<sys/file.h>" nogil:
     int flock(int fd, int operation)
     enum:
-        LOCK_SH
         LOCK_EX
         LOCK_UN

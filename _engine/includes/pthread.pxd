@@ -26,7 +26,6 @@ cdef extern from "<pthread.h>" nogil:
     int pthread_cond_destroy(pthread_cond_t *cond)
     int pthread_cond_wait(pthread_cond_t *cond, pthread_mutex_t *mutex)
     int pthread_cond_signal(pthread_cond_t *cond)
-    int pthread_cond_broadcast(pthread_cond_t *cond)
 
     enum:
         PTHREAD_PROCESS_SHARED
@@ -35,8 +34,4 @@ cdef extern from "<pthread.h>" nogil:
 cdef extern from "<errno.h>" nogil:
     enum:
         EOWNERDEAD
-        ENOTRECOVERABLE
-
-cdef extern from "<errno.h>" nogil:
-    enum:
         EBUSY

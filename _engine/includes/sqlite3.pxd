@@ -9,7 +9,6 @@ cdef extern from "sqlite3.h" nogil:
     ctypedef int64_t sqlite3_int64
 
     const char *sqlite3_libversion()
-    int sqlite3_threadsafe()
 
     int sqlite3_open_v2(const char *filename, sqlite3 **ppDb, int flags, const char *zVfs)
     int sqlite3_close_v2(sqlite3 *db)
@@ -33,6 +32,7 @@ cdef extern from "sqlite3.h" nogil:
     int sqlite3_step(sqlite3_stmt *stmt)
     int sqlite3_stmt_readonly(sqlite3_stmt *stmt)
     int sqlite3_bind_parameter_count(sqlite3_stmt *stmt)
+    const char *sqlite3_bind_parameter_name(sqlite3_stmt *stmt, int idx)
     int sqlite3_bind_int64(sqlite3_stmt *stmt, int idx, sqlite3_int64 value)
     int sqlite3_bind_double(sqlite3_stmt *stmt, int idx, double value)
     int sqlite3_bind_null(sqlite3_stmt *stmt, int idx)
@@ -66,23 +66,17 @@ cdef extern from "sqlite3.h" nogil:
         SQLITE_INTERRUPT
         SQLITE_IOERR
         SQLITE_CORRUPT
-        SQLITE_NOTFOUND
         SQLITE_FULL
         SQLITE_CANTOPEN
         SQLITE_PROTOCOL
-        SQLITE_EMPTY
         SQLITE_SCHEMA
         SQLITE_TOOBIG
         SQLITE_CONSTRAINT
         SQLITE_MISMATCH
         SQLITE_MISUSE
-        SQLITE_NOLFS
         SQLITE_AUTH
-        SQLITE_FORMAT
         SQLITE_RANGE
         SQLITE_NOTADB
-        SQLITE_NOTICE
-        SQLITE_WARNING
         SQLITE_ROW
         SQLITE_DONE
 
@@ -92,9 +86,6 @@ cdef extern from "sqlite3.h" nogil:
         SQLITE_OPEN_READWRITE
         SQLITE_OPEN_CREATE
         SQLITE_OPEN_NOMUTEX
-        SQLITE_OPEN_FULLMUTEX
-        SQLITE_OPEN_PRIVATECACHE
-        SQLITE_OPEN_URI
 
     enum:
         SQLITE_PREPARE_PERSISTENT
@@ -104,7 +95,6 @@ cdef extern from "sqlite3.h" nogil:
         SQLITE_INTEGER
         SQLITE_FLOAT
         SQLITE_TEXT
-        SQLITE_BLOB
         SQLITE_NULL
 
     enum:
@@ -115,7 +105,3 @@ cdef extern from "sqlite3.h" nogil:
 
     void *SQLITE_TRANSIENT
     void *SQLITE_STATIC
-
-cdef extern from "sqlite3.h" nogil:
-    const char *sqlite3_bind_parameter_name(sqlite3_stmt *stmt, int idx)
-    int sqlite3_bind_parameter_index(sqlite3_stmt *stmt, const char *name)

@@ -11,8 +11,9 @@ from typing import Any
 
 from dropsvc._engine import MAX_IDEMPOTENCY_KEY_LENGTH, MAX_QUANTITY, MAX_USER_ID_LENGTH
 from dropsvc.drops import MAX_HOLD_SECONDS, MAX_PER_USER_LIMIT, MAX_PRICE, MAX_STOCK, MAX_TIME_MS
-from dropsvc.http.resources.admin_orders import MAX_LIMIT, ORDER_STATUSES, PAYMENT_ACTIONS
+from dropsvc.http.resources.admin_orders import MAX_LIMIT
 from dropsvc.http.resources.common import MAX_ID
+from dropsvc.ledger import EVENT_ACTIONS, ORDER_STATUSES
 
 INTEGER = {"type": "integer"}
 TIME_MS = {"type": "integer", "description": "milliseconds since the Unix epoch"}
@@ -90,7 +91,7 @@ SCHEMAS: dict[str, Any] = {
     }),
     "PaymentEvent": obj({
         "id": INTEGER, "order_code": INTEGER, "reference": {"type": "string"},
-        "action": {"enum": list(PAYMENT_ACTIONS)}, "received_at": TIME_MS,
+        "action": {"enum": list(EVENT_ACTIONS)}, "received_at": TIME_MS,
         "paid_amount": {"type": ["integer", "null"]}, "code": NULLABLE_STRING,
         "payment_link_id": NULLABLE_STRING, "order_public_ref": NULLABLE_STRING,
         "order_amount": {"type": ["integer", "null"]},
@@ -135,7 +136,7 @@ PARAMETERS: dict[str, Any] = {
     "after": {"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": MAX_ID},
               "description": "the `next_after` of the previous page"},
     "order_status": {"name": "status", "in": "query", "schema": {"enum": list(ORDER_STATUSES)}},
-    "action": {"name": "action", "in": "query", "schema": {"enum": list(PAYMENT_ACTIONS)}},
+    "action": {"name": "action", "in": "query", "schema": {"enum": list(EVENT_ACTIONS)}},
     "idempotency_key": {"name": "Idempotency-Key", "in": "header", "required": False,
                         "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH,
                                    "pattern": "^[ -~]+$"}},

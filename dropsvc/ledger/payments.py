@@ -28,14 +28,13 @@ class PaymentResult:
 
 
 def _retake_stock(tx: Any, order: dict[str, Any]) -> bool:
-    """Put a late-paid order back in the live set if stock is left (no window or limit re-check)."""
-    tx.execute("UPDATE drops SET sold = sold + ? WHERE id = ? AND sold + ? <= total_stock",
-               (order["quantity"], order["drop_id"], order["quantity"]))
-    if tx.changes == 0:
+    """Put a late-paid order back in the live set if stock is left (no window or limit re-check).
+
+    The purchase's own statements (the conditional update, the holdings upsert).
+    """
+    if not tx.take_stock(order["drop_id"], order["quantity"]):
         return False
-    tx.execute("INSERT INTO holdings (drop_id, user_id, quantity) VALUES (?, ?, ?)"
-               " ON CONFLICT (drop_id, user_id) DO UPDATE SET quantity = quantity + excluded.quantity",
-               (order["drop_id"], order["user_id"], order["quantity"]))
+    tx.add_holding(order["drop_id"], order["user_id"], order["quantity"])
     return True
 
 

@@ -10,11 +10,10 @@ import argparse
 import contextlib
 import fcntl
 import os
-import sqlite3
 import struct
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -23,6 +22,7 @@ from dropsvc._engine import MigrationError, StorageError
 from dropsvc.config import LOG_LEVELS, SERVERS, SYNCHRONOUS_MODES, Config, ConfigError
 from dropsvc.drops import DropError, present_drop
 from dropsvc.ledger import Engine
+from dropsvc.ledger.files import describe_file, file_problems, no_new_sidecars
 from dropsvc.logs import EventLogger, configure
 from dropsvc.threads import server_signals_blocked
 
@@ -163,65 +163,6 @@ def cmd_migrate(args: argparse.Namespace, config: Config, log: EventLogger) -> i
     with open_engine(config) as engine:
         print(f"{config.db}: schema version {engine.schema_version}")
     return 0
-
-
-@contextlib.contextmanager
-def no_new_sidecars(path: str) -> Iterator[None]:
-    """Remove the ``-wal``/``-shm`` files that reading ``path`` created (and left empty).
-
-    SQLite creates them beside a WAL-mode file even for a read-only reader;
-    a backup file should stay one file.
-    """
-    sidecars = [path + "-wal", path + "-shm"]
-    created = [side for side in sidecars if not os.path.exists(side)]
-    try:
-        yield
-    finally:
-        wal_empty = not os.path.exists(sidecars[0]) or os.path.getsize(sidecars[0]) == 0
-        for side in created if wal_empty else ():
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(side)
-
-
-@contextlib.contextmanager
-def read_only(path: str) -> Iterator[sqlite3.Connection]:
-    """A stdlib read-only connection (rows as sqlite3.Row) that leaves the file as it found it."""
-    with no_new_sidecars(path), contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
-        db.row_factory = sqlite3.Row
-        yield db
-
-
-def file_problems(path: str) -> list[str]:
-    """The invariant check of a database file, read-only (no lock file, no migration).
-
-    It is the engine's own ``check``, run over a stdlib connection; a file
-    that is unreadable or fails SQLite's quick_check is a problem too.
-    """
-    try:
-        with read_only(path) as db:
-            integrity = db.execute("PRAGMA quick_check").fetchone()[0]
-            if integrity != "ok":
-                return [f"{path}: integrity: {integrity}"]
-
-            class FileReader:
-                @staticmethod
-                def read(sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-                    return [dict(row) for row in db.execute(sql, params)]
-
-            return Engine.check(FileReader())  # type: ignore[arg-type]
-    except sqlite3.Error as error:
-        return [f"{path}: not a readable dropsvc database: {error}"]
-
-
-def describe_file(path: str) -> str:
-    """``3 drops, 120 orders`` (what a database holds), read-only."""
-    try:
-        with read_only(path) as db:
-            drops = db.execute("SELECT COUNT(*) FROM drops").fetchone()[0]
-            orders = db.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
-    except sqlite3.Error:
-        return "nothing readable"
-    return f"{drops} drop{'s' * (drops != 1)}, {orders} order{'s' * (orders != 1)}"
 
 
 def cmd_backup(args: argparse.Namespace, config: Config, log: EventLogger) -> int:

@@ -21,21 +21,16 @@ DEMO_DROP: dict[str, Any] = {
 }
 
 
-def find_drop_id(engine: Engine, slug: str) -> int | None:
-    rows = engine.read("SELECT id FROM drops WHERE slug = ?", (slug,))
-    return rows[0]["id"] if rows else None
-
-
 def seed_demo(engine: Engine) -> tuple[int, bool]:
     """(the demo drop's id, whether it was created now). Leaves an existing one alone."""
-    existing = find_drop_id(engine, DEMO_SLUG)
+    existing = engine.drop_id_by_slug(DEMO_SLUG)
     if existing is not None:
         return existing, False
     try:
         return engine.create_drop(**DEMO_DROP), True
     except DropConflict:
         # another worker seeded it between our read and our write
-        existing = find_drop_id(engine, DEMO_SLUG)
+        existing = engine.drop_id_by_slug(DEMO_SLUG)
         if existing is None:
             raise
         return existing, False

@@ -46,8 +46,9 @@ def orders_of(shop: Shop, drop: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def saved_ref(page: Any, drop: dict[str, Any]) -> str:
-    """The public_ref the page keeps for the drop's reservation."""
-    return page.evaluate("id => JSON.parse(localStorage.getItem('dropsvc.orders') || '{}')[id]", drop["id"])
+    """The public_ref the page keeps for the drop's reservation (waiting until the purchase's answer put it there)."""
+    kept = "id => JSON.parse(localStorage.getItem('dropsvc.orders') || '{}')[id]"
+    return page.wait_for_function(kept, arg=drop["id"]).json_value()
 
 
 def no_horizontal_scroll(page: Any) -> bool:

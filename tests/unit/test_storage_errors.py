@@ -133,3 +133,17 @@ def test_error_class_per_family():
     assert _engine.error_class(10 | (12 << 8)) is _engine.DiskIOError
     assert _engine.error_class(8) is _engine.ReadOnlyError
     assert _engine.error_class(11) is _engine.CorruptError
+
+
+def test_error_classes_come_from_one_table():
+    """Every row of ERROR_TABLE is a class of the module, under its base, mapped from its code."""
+    assert len(_engine.ERROR_TABLE) == len({code for code, *_ in _engine.ERROR_TABLE}) >= 22
+    for code, name, doc, base in _engine.ERROR_TABLE:
+        cls = getattr(_engine, name)
+        assert cls.__bases__ == (getattr(_engine, base),) and cls.__doc__ == doc
+        assert cls.__module__ == "dropsvc._engine" and cls.__name__ == name
+        assert _engine.error_class(code) is cls
+        assert issubclass(cls, StorageError)
+    assert issubclass(NotADatabaseError, CorruptError)
+    assert MigrationError.__bases__ == (StorageError,) == EngineClosedError.__bases__
+    assert _engine.error_class(0x1FF) is StorageError  # no family of its own: the base class

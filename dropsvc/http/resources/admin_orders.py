@@ -29,16 +29,11 @@ from dropsvc.http.resources.admin import AdminResource, admin_only
 from dropsvc.http.resources.common import MAX_ID, parse_id, send_json
 from dropsvc.http.resources.drops import drop_not_found
 from dropsvc.http.resources.orders import CURRENCY, order_not_found
-from dropsvc.ledger import Engine
+from dropsvc.ledger import EVENT_ACTIONS, ORDER_STATUSES, Engine
+from dropsvc.ledger.admin import ADMIN_ORDER_FIELDS
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
-ORDER_STATUSES = ("reserved", "paid", "expired", "cancelled", "refund_required")
-PAYMENT_ACTIONS = ("paid", "duplicate", "amount_mismatch", "refund_required", "unknown_order",
-                   "link_mismatch", "not_paid")
-ORDER_COLUMNS = ("id, drop_id, user_id, quantity, amount, status, idempotency_key, payment_link_id,"
-                 " checkout_url, created_at, expires_at, paid_at")
-EVENT_COLUMNS = "e.id, e.order_code, e.reference, e.order_id, e.action, e.payload, e.received_at"
 
 
 def int_param(req: falcon.Request, name: str, default: int, low: int, high: int) -> int:
@@ -60,19 +55,9 @@ def choice_param(req: falcon.Request, name: str, options: tuple[str, ...]) -> st
     return raw
 
 
-def page(rows: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], int | None]:
-    """The page's rows (``limit + 1`` were read) and the cursor of the next page, if any."""
-    if len(rows) > limit:
-        rows = rows[:limit]
-        return rows, rows[-1]["id"]
-    return rows, None
-
-
 def admin_order(engine: Engine, row: dict[str, Any]) -> dict[str, Any]:
     """An order as the merchant sees it: ids included (public_ref, PayOS order_code)."""
-    order = {name: row[name] for name in ("id", "drop_id", "user_id", "quantity", "amount", "status",
-                                          "idempotency_key", "payment_link_id", "checkout_url",
-                                          "created_at", "expires_at", "paid_at")}
+    order = {name: row[name] for name in ADMIN_ORDER_FIELDS}
     order["public_ref"] = engine.public_ref(row["id"])
     order["order_code"] = engine.order_code_offset + row["id"]
     order["currency"] = CURRENCY
@@ -135,12 +120,7 @@ class AdminDropOrders(AdminResource):
         limit = int_param(req, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         after = int_param(req, "after", 0, 0, MAX_ID)
         status = choice_param(req, "status", ORDER_STATUSES)
-        sql = f"SELECT {ORDER_COLUMNS} FROM orders WHERE drop_id = ? AND id > ?"
-        params: list[Any] = [number, after]
-        if status is not None:
-            sql += " AND status = ?"
-            params.append(status)
-        rows, next_after = page(self.engine.read(sql + " ORDER BY id LIMIT ?", (*params, limit + 1)), limit)
+        rows, next_after = self.engine.drop_orders_page(number, after=after, limit=limit, status=status)
         resp.cache_control = ["no-store"]
         send_json(resp, {"drop_id": number, "orders": [admin_order(self.engine, row) for row in rows],
                          "next_after": next_after})
@@ -152,16 +132,11 @@ class AdminOrderItem(AdminResource):
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, public_ref: str) -> None:
         order_id = self.engine.order_id_from_ref(public_ref)
-        rows = [] if order_id is None else self.engine.read(f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = ?",
-                                                            (order_id,))
-        if not rows:
+        row = None if order_id is None else self.engine.admin_order_row(order_id)
+        if row is None:
             raise order_not_found(public_ref)
-        order = admin_order(self.engine, rows[0])
-        # by order_code: the (order_code, reference) unique index serves it
-        event_rows = self.engine.read(
-            f"SELECT {EVENT_COLUMNS}, NULL AS order_amount FROM payment_events e WHERE e.order_code = ?"
-            " ORDER BY e.id", (order["order_code"],))
-        events = [present_event(self.engine, row) for row in event_rows]
+        order = admin_order(self.engine, row)
+        events = [present_event(self.engine, event) for event in self.engine.order_payment_events(order["order_code"])]
         for event in events:
             event["order_amount"] = order["amount"]
         resp.cache_control = ["no-store"]
@@ -175,13 +150,7 @@ class AdminPaymentEvents(AdminResource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         limit = int_param(req, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
         after = int_param(req, "after", 0, 0, MAX_ID)
-        action = choice_param(req, "action", PAYMENT_ACTIONS)
-        sql = (f"SELECT {EVENT_COLUMNS}, o.amount AS order_amount FROM payment_events e"
-               " LEFT JOIN orders o ON o.id = e.order_id WHERE e.id > ?")
-        params: list[Any] = [after]
-        if action is not None:
-            sql += " AND e.action = ?"
-            params.append(action)
-        rows, next_after = page(self.engine.read(sql + " ORDER BY e.id LIMIT ?", (*params, limit + 1)), limit)
+        action = choice_param(req, "action", EVENT_ACTIONS)
+        rows, next_after = self.engine.payment_events_page(after=after, limit=limit, action=action)
         resp.cache_control = ["no-store"]
         send_json(resp, {"events": [present_event(self.engine, row) for row in rows], "next_after": next_after})

@@ -2,7 +2,7 @@
 
 Three checks, all run on every probe:
 
-- ``database``: a write-lock round trip (``engine.write(lambda tx: None)``:
+- ``database``: a write-lock round trip (``engine.write_round_trip()``:
   the cross-process lock, ``BEGIN IMMEDIATE``, ``COMMIT``). A database held
   by another writer fails after the engine's busy timeout (5 s): point the
   probe's timeout below that if it must fail faster;
@@ -40,7 +40,7 @@ log = get_logger()
 def check_database(engine: Engine) -> dict[str, Any]:
     started = time.perf_counter()
     try:
-        engine.write(lambda tx: None)
+        engine.write_round_trip()
     except StorageError as error:
         return {"ok": False, "error": type(error).__name__, "detail": str(error)}
     return {"ok": True, "ms": round((time.perf_counter() - started) * 1000, 3)}
@@ -48,7 +48,7 @@ def check_database(engine: Engine) -> dict[str, Any]:
 
 def check_migrations(engine: Engine) -> dict[str, Any]:
     try:
-        found = engine.read("PRAGMA user_version")[0]["user_version"]
+        found = engine.file_schema_version()
     except StorageError as error:
         return {"ok": False, "error": type(error).__name__, "detail": str(error)}
     expected = engine.schema_version

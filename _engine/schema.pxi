@@ -7,6 +7,12 @@
 ORDER_STATUSES = ("reserved", "paid", "expired", "cancelled", "refund_required")
 EVENT_ACTIONS = ("paid", "duplicate", "amount_mismatch", "refund_required", "unknown_order",
                  "link_mismatch", "not_paid")
+# Fair admission (SPEC 11), listed once the same way: how a drop admits its buyers, a ticket's
+# kind (fixed when it joins: before the recorded close prequeue, or entry for a draw; after it
+# fifo) and its states (SPEC 11's, plus voided: the merchant's hand, in the export for all to see).
+ADMISSIONS = ("open", "queue", "draw")
+TICKET_KINDS = ("prequeue", "fifo", "entry")
+TICKET_STATES = ("waiting", "admitted", "used", "lapsed", "absent", "left", "sold_out", "ended", "voided")
 
 
 cdef str _sql_in_list(tuple values, int column):
@@ -90,6 +96,44 @@ MIGRATIONS = (
         UNIQUE (order_code, reference)
     );
     """ % {"order_statuses": _sql_in_list(ORDER_STATUSES, 27), "event_actions": _sql_in_list(EVENT_ACTIONS, 23)},
+    # 2: fair admission (SPEC 11). The drop's admission settings and its public commitment on its
+    # row; the seed in a table of its own (never in a drop's row); the close of the pre-queue as
+    # one recorded row; one row per ticket, one ticket per buyer and drop.
+    """
+    ALTER TABLE drops ADD COLUMN admission TEXT NOT NULL DEFAULT 'open'
+        CHECK (admission IN %(admissions)s);
+    ALTER TABLE drops ADD COLUMN admit_seconds INTEGER CHECK (admit_seconds >= 1);
+    ALTER TABLE drops ADD COLUMN admission_margin INTEGER CHECK (admission_margin >= 0);
+    ALTER TABLE drops ADD COLUMN entries_close_at INTEGER;
+    ALTER TABLE drops ADD COLUMN commitment TEXT CHECK (length(commitment) = 64);
+    CREATE TABLE drop_seeds (
+        drop_id  INTEGER PRIMARY KEY REFERENCES drops(id),
+        seed     BLOB NOT NULL CHECK (typeof(seed) = 'blob' AND length(seed) = 32)
+    );
+    CREATE TABLE queue_closes (
+        drop_id        INTEGER PRIMARY KEY REFERENCES drops(id),
+        closed_at      INTEGER NOT NULL,
+        prequeue_size  INTEGER NOT NULL CHECK (prequeue_size >= 0)
+    );
+    CREATE TABLE tickets (
+        drop_id         INTEGER NOT NULL REFERENCES drops(id),
+        ticket_id       INTEGER NOT NULL CHECK (ticket_id >= 1),
+        buyer           TEXT NOT NULL,
+        joined_at       INTEGER NOT NULL,
+        kind            TEXT NOT NULL CHECK (kind IN %(ticket_kinds)s),
+        state           TEXT NOT NULL CHECK (state IN
+                          %(ticket_states)s),
+        position        INTEGER CHECK (position >= 1),
+        draw_key        TEXT CHECK (length(draw_key) = 64),
+        checked_in_at   INTEGER,
+        admitted_at     INTEGER,
+        admitted_until  INTEGER,
+        PRIMARY KEY (drop_id, ticket_id)
+    ) WITHOUT ROWID;
+    CREATE UNIQUE INDEX tickets_buyer ON tickets (drop_id, buyer);
+    CREATE UNIQUE INDEX tickets_position ON tickets (drop_id, position) WHERE position IS NOT NULL;
+    """ % {"admissions": _sql_in_list(ADMISSIONS, 24), "ticket_kinds": _sql_in_list(TICKET_KINDS, 45),
+           "ticket_states": _sql_in_list(TICKET_STATES, 26)},
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -13,12 +13,22 @@ MAX_STOCK = 10**9
 MAX_PER_USER_LIMIT = 100
 MAX_HOLD_SECONDS = 7 * 24 * 3600
 MAX_TIME_MS = 10**14  # ~ year 5138: anything later is a unit mistake (seconds vs ms)
+MAX_ADMIT_SECONDS = 7 * 24 * 3600
+DEFAULT_ADMIT_SECONDS = 120  # SPEC 11, for queue drops
 
+# What the admin routes and the CLI take (the HTTP/CLI surface)...
 REQUIRED_FIELDS = ("slug", "name", "price", "total_stock")
 OPTIONAL_FIELDS = ("description", "image_url", "currency", "per_user_limit", "hold_seconds",
                    "starts_at", "ends_at")
 EDITABLE_FIELDS = ("slug", "name", "description", "image_url", "price", "total_stock",
                    "per_user_limit", "hold_seconds", "starts_at", "ends_at")
+# ...and fair admission's fields (SPEC 11), which only Engine.create_drop/update_drop take until
+# queue drops really queue (their purchase check, admission and routes are still to come).
+ADMISSION_FIELDS = ("admission", "admit_seconds", "admission_margin", "entries_close_at")
+AVAILABLE_ADMISSIONS = ("open", "queue")  # of the engine's ADMISSIONS: draw comes with the next issue
+QUEUE_FIELDS = ("admit_seconds", "admission_margin")  # NULL on an open drop
+# what a line's tickets were issued under: changing them once the line has a ticket is tickets_exist
+LINE_FIELDS = ("admission", "starts_at", "entries_close_at", "admission_margin")
 
 
 class DropError(ValueError):
@@ -102,6 +112,24 @@ def _check_field(field: str, value: Any) -> Any:
         return _integer(field, value, 0, MAX_TIME_MS)
     if field == "ends_at":
         return None if value is None else _integer(field, value, 0, MAX_TIME_MS)
+    return _check_admission_field(field, value)
+
+
+def _check_admission_field(field: str, value: Any) -> Any:
+    if field == "admission":
+        if value == "draw":
+            raise InvalidDropField("admission 'draw' is not available yet: use 'open' or 'queue'", field)
+        if value not in AVAILABLE_ADMISSIONS:
+            raise InvalidDropField("admission must be 'open' or 'queue'", field)
+        return value
+    if field == "admit_seconds":
+        return None if value is None else _integer(field, value, 1, MAX_ADMIT_SECONDS)
+    if field == "admission_margin":
+        return None if value is None else _integer(field, value, 0, MAX_STOCK)
+    if field == "entries_close_at":
+        if value is not None:
+            raise InvalidDropField("entries_close_at is for draw drops, which are not available yet", field)
+        return value
     raise InvalidDropField(f"unknown field {field!r}", field)
 
 
@@ -110,18 +138,20 @@ def validate_new_drop(fields: dict[str, Any], now: int | None = None) -> dict[st
     for field in REQUIRED_FIELDS:
         if field not in fields:
             raise InvalidDropField(f"{field} is required", field)
-    unknown = set(fields) - set(REQUIRED_FIELDS) - set(OPTIONAL_FIELDS)
+    unknown = set(fields) - set(REQUIRED_FIELDS) - set(OPTIONAL_FIELDS) - set(ADMISSION_FIELDS)
     if unknown:
         field = sorted(unknown)[0]
         raise InvalidDropField(f"unknown field {field!r}", field)
     now = now_ms() if now is None else now
     row = {"description": "", "image_url": "", "currency": "VND", "per_user_limit": 1,
-           "hold_seconds": 600, "starts_at": now, "ends_at": None}
+           "hold_seconds": 600, "starts_at": now, "ends_at": None,
+           "admission": "open", "admit_seconds": None, "admission_margin": None, "entries_close_at": None}
     for field, value in fields.items():
         row[field] = _check_field(field, value)
     if row["total_stock"] < 1:
         raise InvalidDropField("total_stock must be at least 1", "total_stock")
     _check_window(row)
+    _settle_admission(row, fields)
     row["sold"] = 0
     row["created_at"] = now
     return row
@@ -133,7 +163,7 @@ def validate_drop_changes(changes: dict[str, Any]) -> dict[str, Any]:
         raise InvalidDropField("nothing to change")
     checked = {}
     for field, value in changes.items():
-        if field not in EDITABLE_FIELDS:
+        if field not in EDITABLE_FIELDS and field not in ADMISSION_FIELDS:
             raise InvalidDropField(f"{field!r} cannot be changed", field)
         checked[field] = _check_field(field, value)
     return checked
@@ -147,12 +177,36 @@ def merge_drop_changes(stored: dict[str, Any], changes: dict[str, Any]) -> dict[
                            f"total_stock cannot go below the {stored['sold']} units already sold",
                            "total_stock")
     _check_window(merged)
+    _settle_admission(merged, changes)
     return merged
+
+
+def line_fields_changed(stored: dict[str, Any], merged: dict[str, Any]) -> list[str]:
+    """The LINE_FIELDS a change moves: refused once the drop's line has a ticket (SPEC 11)."""
+    return [field for field in LINE_FIELDS if merged[field] != stored[field]]
 
 
 def _check_window(row: dict[str, Any]) -> None:
     if row["ends_at"] is not None and row["ends_at"] <= row["starts_at"]:
         raise InvalidDropField("ends_at must be after starts_at", "ends_at")
+
+
+def _settle_admission(row: dict[str, Any], given: dict[str, Any]) -> None:
+    """A queue drop's unset queue fields take SPEC 11's defaults; an open drop has none.
+
+    Giving one for an open drop is refused; a drop switched back to open
+    drops the values it had as a queue.
+    """
+    if row["admission"] == "queue":
+        if row["admit_seconds"] is None:
+            row["admit_seconds"] = DEFAULT_ADMIT_SECONDS
+        if row["admission_margin"] is None:
+            row["admission_margin"] = max(1, row["total_stock"] // 5)
+        return
+    for field in QUEUE_FIELDS:
+        if given.get(field) is not None:
+            raise InvalidDropField(f"{field} is for queue drops only (this drop's admission is open)", field)
+        row[field] = None
 
 
 def drop_status(row: dict[str, Any], now: int) -> str:

@@ -8,26 +8,29 @@ written beside it, one module per concern, on the core's ``write(fn)`` and
 
 - ``drops``: create, update, find by slug;
 - ``orders``: cancel, expiry, giving stock back (``release``), storing a payment link;
+- ``queue``: a queue drop's line (SPEC 11): seed and commitment, tickets, the recorded close;
 - ``payments``: a verified PayOS callback recorded and applied (SPEC 5's table);
 - ``admin``: the admin reads, paged;
 - ``invariant``: SPEC 3's check; ``files``: the same on a file, read-only, without an engine.
 
-Nothing outside this package writes SQL. The order statuses and payment event
-actions are the engine's (``schema.pxi``), which builds the CHECK constraints from them.
+Nothing outside this package writes SQL. The order statuses, payment event
+actions, admissions and ticket kinds and states are the engine's (``schema.pxi``),
+which builds the CHECK constraints from them.
 """
 
 from __future__ import annotations
 
-from dropsvc._engine import EVENT_ACTIONS, ORDER_STATUSES, Core
+from dropsvc._engine import ADMISSIONS, EVENT_ACTIONS, ORDER_STATUSES, TICKET_KINDS, TICKET_STATES, Core
 from dropsvc.ledger.admin import AdminMixin
 from dropsvc.ledger.drops import DropsMixin
 from dropsvc.ledger.invariant import InvariantMixin
 from dropsvc.ledger.orders import OrdersMixin
+from dropsvc.ledger.queue import QueueMixin
 
-__all__ = ["EVENT_ACTIONS", "ORDER_STATUSES", "Engine"]
+__all__ = ["ADMISSIONS", "EVENT_ACTIONS", "ORDER_STATUSES", "TICKET_KINDS", "TICKET_STATES", "Engine"]
 
 
-class Engine(DropsMixin, OrdersMixin, AdminMixin, InvariantMixin, Core):
+class Engine(DropsMixin, OrdersMixin, QueueMixin, AdminMixin, InvariantMixin, Core):
     """One SQLite file: ``Engine(path, *, readers=4, synchronous="NORMAL")``.
 
     Safe to share between threads; usable as a context manager. Outcomes are

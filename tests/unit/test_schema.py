@@ -1,8 +1,10 @@
-"""The schema: migration 1 as files hold it, and the order statuses and payment event actions
-listed once (the engine's tuples, from which the CHECK constraints are built)."""
+"""The schema: migration 1 as files hold it, migration 2 (fair admission) bringing a version-1 file
+up with its data, and the values listed once (the engine's tuples, from which the CHECK constraints
+are built: order statuses, payment event actions, admissions)."""
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from dropsvc import ConstraintError, Engine, _engine, ledger
 from dropsvc.http import openapi_schemas
 from dropsvc.http.resources import admin_orders
+from dropsvc.ledger import files
 
 # What sqlite_master holds for a file made by migration 1, as written before the CHECK lists were
 # built from ORDER_STATUSES and EVENT_ACTIONS. Files keep this text: it must never change.
@@ -81,11 +84,80 @@ CREATE TABLE payment_events (
 )
 
 
-def test_a_new_file_holds_migration_1_as_written(db_path):
+MIGRATION_2_NAMES = ("drop_seeds", "queue_closes", "tickets", "tickets_buyer", "tickets_position")
+V1_SETTINGS = {"public_ref_key": "ab" * 32, "buyer_cookie_key": "cd" * 32, "order_code_offset": "7000000000"}
+
+
+def schema_of(path) -> tuple[tuple[str, str, str], ...]:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return tuple(db.execute("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid"))
+
+
+def make_version_1_file(path, script: str = "") -> None:
+    """A file as the release before fair admission left it: migration 1, its settings, user_version 1,
+    then ``script`` (its data)."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.executescript(_engine.MIGRATIONS[0])
+        db.executemany("INSERT INTO settings (key, value) VALUES (?, ?)", V1_SETTINGS.items())
+        db.executescript(script + "; PRAGMA user_version = 1;")
+        db.commit()
+
+
+def test_migration_1_makes_the_schema_old_files_hold(tmp_path):
+    make_version_1_file(tmp_path / "v1.db")
+    assert schema_of(tmp_path / "v1.db") == MIGRATION_1_SCHEMA
+
+
+def test_a_new_file_is_a_version_1_file_migrated(db_path, tmp_path):
     Engine(db_path).close()
-    with sqlite3.connect(db_path) as db:
-        found = db.execute("SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY rowid").fetchall()
-    assert tuple(found) == MIGRATION_1_SCHEMA
+    make_version_1_file(tmp_path / "v1.db")
+    Engine(tmp_path / "v1.db").close()
+    new = schema_of(db_path)
+    assert new == schema_of(tmp_path / "v1.db")
+    assert [name for _, name, _ in new] == [name for _, name, _ in MIGRATION_1_SCHEMA] + list(MIGRATION_2_NAMES)
+    # migration 2 adds columns to drops and leaves every other object of migration 1 as it was
+    assert new[1:len(MIGRATION_1_SCHEMA)] == MIGRATION_1_SCHEMA[1:]
+    assert "admission TEXT NOT NULL DEFAULT 'open'" in new[0][2] and "commitment TEXT" in new[0][2]
+
+
+V1_DATA = """
+INSERT INTO drops (id, slug, name, price, total_stock, sold, per_user_limit, starts_at, created_at)
+    VALUES (1, 'old', 'Old pair', 1000, 5, 3, 3, 0, 0);
+INSERT INTO orders (id, drop_id, user_id, quantity, amount, status, created_at, expires_at) VALUES
+    (1, 1, 'ann', 2, 2000, 'reserved', 0, 9999999999999), (2, 1, 'bob', 1, 1000, 'paid', 0, 600000),
+    (3, 1, 'cat', 1, 1000, 'expired', 0, 600000);
+INSERT INTO holdings (drop_id, user_id, quantity) VALUES (1, 'ann', 2), (1, 'bob', 1)
+"""
+
+
+def test_a_version_1_file_migrates_keeping_its_drops_and_orders(tmp_path):
+    path = tmp_path / "v1.db"
+    make_version_1_file(path, V1_DATA)
+    with Engine(path) as engine:
+        assert engine.file_schema_version() == engine.schema_version == 2
+        assert engine.check() == []
+        drop = engine.get_drop(1)
+        assert (drop["slug"], drop["sold"], drop["total_stock"]) == ("old", 3, 5)
+        assert [engine.get_order_by_id(n)["status"] for n in (1, 2, 3)] == ["reserved", "paid", "expired"]
+        assert engine.order_code_offset == 7_000_000_000  # its settings kept
+        assert engine.read("SELECT admission, admit_seconds, admission_margin, entries_close_at, commitment"
+                           " FROM drops") == [{"admission": "open", "admit_seconds": None, "admission_margin": None,
+                                               "entries_close_at": None, "commitment": None}]
+        assert engine.join_line(1, "ann") == ("no_queue", None)
+        assert engine.purchase(1, "dan", 2).ok and engine.purchase(1, "eve").outcome == "sold_out"
+        queued = engine.create_drop(slug="new", name="New", price=1, total_stock=3, admission="queue")
+        assert engine.join_line(queued, "ann")[0] == "ok"
+        assert engine.check() == []
+    assert files.file_problems(str(path)) == []
+
+
+@pytest.mark.parametrize("admission", _engine.ADMISSIONS)
+def test_the_check_takes_each_admission_and_nothing_else(engine, make_drop, admission):
+    drop_id = make_drop()
+    engine.write(lambda tx: tx.execute("UPDATE drops SET admission = ? WHERE id = ?", (admission, drop_id)))
+    for wrong in ("lottery", "Open", ""):
+        with pytest.raises(ConstraintError, match="CHECK"):
+            engine.write(lambda tx, value=wrong: tx.execute("UPDATE drops SET admission = ?", (value,)))
 
 
 def test_statuses_and_actions_are_the_engines_everywhere():

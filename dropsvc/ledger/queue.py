@@ -1,0 +1,251 @@
+"""The line of a queue drop (SPEC 11): its seed and commitment, tickets, the recorded close.
+
+A queue drop's 32-byte seed is made with it in ``drop_seeds`` (never in a drop's row); its
+commitment, SHA-256 of the seed, is on the drop's row from the start; the seed is served only
+once the close is recorded. A join before the close is ``prequeue`` (the write lock orders it
+before the close row, so its kind is known when it commits); the close gives the pre-queue
+positions 1..P by draw key; a later join is ``fifo`` at the highest position given so far + 1.
+Admission, check-in and the purchase's ticket check come later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Any
+
+import orjson
+
+from dropsvc._engine import MAX_USER_ID_LENGTH, TICKET_STATES
+from dropsvc.drops import DropConflict, now_ms
+
+SEED_BYTES = 32
+TICKET_COLUMNS = ("drop_id, ticket_id, buyer, joined_at, kind, state, position, draw_key, checked_in_at,"
+                  " admitted_at, admitted_until")
+KIND_BEFORE_CLOSE = {"queue": "prequeue", "draw": "entry"}
+LEAVABLE_STATES = ("waiting", "admitted", "absent")  # the others are final
+
+# the ticket id: the join's sequence number within the drop (the primary key answers the MAX)
+JOIN_SQL = (
+    "INSERT INTO tickets (drop_id, ticket_id, buyer, joined_at, kind, state, position)"
+    " VALUES (?1, (SELECT COALESCE(MAX(ticket_id), 0) + 1 FROM tickets WHERE drop_id = ?1), ?2, ?3, ?4,"
+    " 'waiting', ?5) RETURNING " + TICKET_COLUMNS
+)
+# the highest position given so far (the partial index on positions answers it)
+NEXT_POSITION_SQL = ("SELECT COALESCE(MAX(position), 0) + 1 AS position FROM tickets"
+                     " WHERE drop_id = ? AND position IS NOT NULL")
+# the pre-queue's draw keys and positions, one statement: ?2 is a JSON array of [ticket_id, key, position]
+# (materialized first, so each row finds its ticket by primary key)
+ORDER_PREQUEUE_SQL = """
+WITH ordered (ticket_id, draw_key, position) AS MATERIALIZED (
+    SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]')
+      FROM json_each(?2)
+)
+UPDATE tickets SET draw_key = ordered.draw_key, position = ordered.position
+  FROM ordered WHERE tickets.drop_id = ?1 AND tickets.ticket_id = ordered.ticket_id
+"""
+# the seed only through the recorded close: one statement, one snapshot
+FAIRNESS_SQL = (
+    "SELECT d.admission, d.commitment, s.seed FROM drops d"
+    " LEFT JOIN queue_closes c ON c.drop_id = d.id LEFT JOIN drop_seeds s ON s.drop_id = c.drop_id"
+    " WHERE d.id = ?"
+)
+FIGURES_SQL = (
+    "SELECT d.admission, c.closed_at, c.prequeue_size, t.state, COUNT(t.ticket_id) AS tickets,"
+    " MAX(t.position) AS last_position,"
+    " MAX(CASE WHEN t.admitted_at IS NOT NULL THEN t.position END) AS admitted_through"
+    " FROM drops d LEFT JOIN queue_closes c ON c.drop_id = d.id LEFT JOIN tickets t ON t.drop_id = d.id"
+    " WHERE d.id = ? GROUP BY t.state"
+)
+
+
+def commitment_of(seed: bytes) -> str:
+    """SHA-256 over the seed's 32 bytes, lower-case hex: public from the drop's creation."""
+    return hashlib.sha256(seed).hexdigest()
+
+
+def draw_key(seed: bytes, ticket_id: int) -> str:
+    """HMAC-SHA256(key = the seed, message = the ticket id in decimal, UTF-8), lower-case hex."""
+    return hmac.new(seed, str(ticket_id).encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def commit_to_seed(tx: Any, drop_id: int, admission: str) -> None:
+    """Inside the caller's write: a line's drop gets its seed (made once, kept) and the commitment.
+
+    An open drop shows no commitment; a seed it had stays, so a drop switched
+    back to queue before anyone joined keeps the commitment it published.
+    """
+    if admission == "open":
+        tx.execute("UPDATE drops SET commitment = NULL WHERE id = ?", (drop_id,))
+        return
+    tx.execute("INSERT OR IGNORE INTO drop_seeds (drop_id, seed) VALUES (?, ?)",
+               (drop_id, secrets.token_bytes(SEED_BYTES)))
+    seed = tx.execute("SELECT seed FROM drop_seeds WHERE drop_id = ?", (drop_id,))[0]["seed"]
+    tx.execute("UPDATE drops SET commitment = ? WHERE id = ?", (commitment_of(seed), drop_id))
+
+
+def refuse_line_changes(tx: Any, drop_id: int, fields: list[str]) -> None:
+    """DropConflict when a change moves what the line was opened under (``fields``) once it started.
+
+    ``tickets_exist`` once the line has a ticket (SPEC 11); ``line_closed``
+    once its close is recorded without one (the seed is public then, so a
+    line opened again would be ordered by a known seed).
+    """
+    if not fields:
+        return
+    names = ", ".join(fields)
+    if tx.execute("SELECT 1 FROM tickets WHERE drop_id = ? LIMIT 1", (drop_id,)):
+        raise DropConflict("tickets_exist", f"the line has tickets: {names} can no longer change", fields[0])
+    if tx.execute("SELECT 1 FROM queue_closes WHERE drop_id = ?", (drop_id,)):
+        raise DropConflict("line_closed", f"the line's close is recorded and its seed revealed: {names}"
+                           " can no longer change", fields[0])
+
+
+def _check_buyer(buyer: str) -> None:
+    if not isinstance(buyer, str) or not 0 < len(buyer) <= MAX_USER_ID_LENGTH:
+        raise ValueError(f"buyer must be 1 to {MAX_USER_ID_LENGTH} characters")
+
+
+def _order_prequeue(tx: Any, drop_id: int, seed: bytes) -> int:
+    """Give every ticket so far its draw key and its position (1..P, ascending keys); returns P."""
+    tickets = [row["ticket_id"] for row in tx.execute("SELECT ticket_id FROM tickets WHERE drop_id = ?",
+                                                      (drop_id,))]
+    keyed = sorted((draw_key(seed, ticket_id), ticket_id) for ticket_id in tickets)
+    if keyed:
+        order = [[ticket_id, key, position] for position, (key, ticket_id) in enumerate(keyed, 1)]
+        tx.execute(ORDER_PREQUEUE_SQL, (drop_id, orjson.dumps(order).decode()))
+        if tx.changes != len(keyed):
+            raise RuntimeError(f"drop {drop_id}: ordered {tx.changes} of {len(keyed)} pre-queue tickets")
+    return len(keyed)
+
+
+class QueueMixin:
+    """The line operations of ``Engine`` (SPEC 11)."""
+
+    def join_line(self, drop_id: int, buyer: str, now: int | None = None) -> tuple[str, dict[str, Any] | None]:
+        """Join the drop's line, once per buyer: ``(outcome, ticket)``.
+
+        ``ok`` a new ticket; ``same`` this buyer's ticket as it is (also after
+        the line closed); ``not_found``; ``no_queue`` (an open drop);
+        ``queue_closed`` at or after ``ends_at``. The time is read inside the
+        write transaction unless ``now`` is given.
+        """
+        _check_buyer(buyer)
+
+        def join(tx: Any) -> tuple[str, dict[str, Any] | None]:
+            at = now_ms() if now is None else now
+            drops = tx.execute("SELECT admission, ends_at, entries_close_at FROM drops WHERE id = ?", (drop_id,))
+            if not drops:
+                return "not_found", None
+            drop = drops[0]
+            if drop["admission"] not in KIND_BEFORE_CLOSE:
+                return "no_queue", None
+            mine = tx.execute(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE drop_id = ? AND buyer = ?",
+                              (drop_id, buyer))
+            if mine:
+                return "same", mine[0]
+            closes_at = drop["entries_close_at"] if drop["admission"] == "draw" else drop["ends_at"]
+            if closes_at is not None and at >= closes_at:
+                return "queue_closed", None
+            if tx.execute("SELECT 1 FROM queue_closes WHERE drop_id = ?", (drop_id,)):
+                kind, position = "fifo", tx.execute(NEXT_POSITION_SQL, (drop_id,))[0]["position"]
+            else:
+                kind, position = KIND_BEFORE_CLOSE[drop["admission"]], None
+            return "ok", tx.execute(JOIN_SQL, (drop_id, buyer, at, kind, position))[0]
+
+        return self.write(join)
+
+    def ticket_of(self, drop_id: int, ticket_id: int) -> dict[str, Any] | None:
+        """The ticket's row, or None."""
+        rows = self.read(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE drop_id = ? AND ticket_id = ?",
+                         (drop_id, ticket_id))
+        return rows[0] if rows else None
+
+    def buyer_ticket(self, drop_id: int, buyer: str) -> dict[str, Any] | None:
+        """This buyer's ticket for the drop, or None."""
+        rows = self.read(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE drop_id = ? AND buyer = ?", (drop_id, buyer))
+        return rows[0] if rows else None
+
+    def leave_line(self, drop_id: int, ticket_id: int, buyer: str) -> str:
+        """The buyer's ticket leaves the line (state ``left``).
+
+        Outcomes: ``ok``; ``not_found`` (no such ticket, or another buyer's);
+        ``already_left``; or the final state that cannot leave (``used``, ``lapsed``, ...).
+        """
+        def leave(tx: Any) -> str:
+            rows = tx.execute("SELECT buyer, state FROM tickets WHERE drop_id = ? AND ticket_id = ?",
+                              (drop_id, ticket_id))
+            if not rows or rows[0]["buyer"] != buyer:
+                return "not_found"
+            state = rows[0]["state"]
+            if state == "left":
+                return "already_left"
+            if state not in LEAVABLE_STATES:
+                return state
+            tx.execute("UPDATE tickets SET state = 'left' WHERE drop_id = ? AND ticket_id = ?", (drop_id, ticket_id))
+            return "ok"
+
+        return self.write(leave)
+
+    def record_close(self, drop_id: int, now: int | None = None) -> bool:
+        """Record the close of the drop's pre-queue, once; False when there is nothing to do.
+
+        In one write transaction: every ticket so far gets its draw key and its
+        position (1..P in ascending key order), and the close row is written
+        (from then on the seed is served and joins are fifo). A second call,
+        an unknown or an open drop change nothing.
+        """
+        def close(tx: Any) -> bool:
+            at = now_ms() if now is None else now
+            rows = tx.execute("SELECT d.admission, s.seed, c.drop_id AS closed FROM drops d"
+                              " LEFT JOIN drop_seeds s ON s.drop_id = d.id LEFT JOIN queue_closes c ON c.drop_id = d.id"
+                              " WHERE d.id = ?", (drop_id,))
+            if not rows or rows[0]["admission"] not in KIND_BEFORE_CLOSE or rows[0]["closed"] is not None:
+                return False
+            if rows[0]["seed"] is None:
+                raise RuntimeError(f"drop {drop_id} has a line but no seed")
+            size = _order_prequeue(tx, drop_id, rows[0]["seed"])
+            tx.execute("INSERT INTO queue_closes (drop_id, closed_at, prequeue_size) VALUES (?, ?, ?)",
+                       (drop_id, at, size))
+            return True
+
+        return self.write(close)
+
+    def fairness(self, drop_id: int) -> dict[str, Any] | None:
+        """SPEC 11's ``/fairness`` object, ``{"commitment", "seed"}`` (seed None until the close), or None.
+
+        None for an unknown drop and for an open one.
+        """
+        rows = self.read(FAIRNESS_SQL, (drop_id,))
+        if not rows or rows[0]["admission"] not in KIND_BEFORE_CLOSE:
+            return None
+        seed = rows[0]["seed"]
+        return {"commitment": rows[0]["commitment"], "seed": None if seed is None else seed.hex()}
+
+    def revealed_seed(self, drop_id: int) -> str | None:
+        """The drop's seed in lower-case hex once its close is recorded, else None."""
+        fairness = self.fairness(drop_id)
+        return None if fairness is None else fairness["seed"]
+
+    def line_figures(self, drop_id: int) -> dict[str, Any] | None:
+        """The line's figures, one snapshot: tickets by state, ``waiting``, ``admitted_through``
+        (the highest position admitted so far; 0 before any), ``last_position``, the close. None for
+        an unknown or open drop. It counts the drop's tickets: not for a per-request path.
+        """
+        rows = self.read(FIGURES_SQL, (drop_id,))
+        if not rows or rows[0]["admission"] not in KIND_BEFORE_CLOSE:
+            return None
+        by_state = dict.fromkeys(TICKET_STATES, 0)
+        for row in rows:
+            if row["state"] is not None:
+                by_state[row["state"]] = row["tickets"]
+        return {
+            "tickets": sum(by_state.values()),
+            "by_state": by_state,
+            "waiting": by_state["waiting"],
+            "admitted_through": max((row["admitted_through"] or 0 for row in rows), default=0),
+            "last_position": max((row["last_position"] or 0 for row in rows), default=0),
+            "closed_at": rows[0]["closed_at"],
+            "prequeue_size": rows[0]["prequeue_size"],
+        }

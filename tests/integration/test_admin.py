@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from live_server import Api
 
+from dropsvc.drops import ADMISSION_FIELDS
+
 
 def test_admin_is_off_without_a_token(start_server):
     server = start_server(admin_token=None)
@@ -127,6 +129,20 @@ def test_patch_refusals(api, snapshot, path, body, status, code):
     before = snapshot()
     reply = api.admin("PATCH", path.format(drop=drop["id"]), body)
     assert (reply.status, reply.error_code) == (status, code), reply.body
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("field", [*ADMISSION_FIELDS, "commitment"])
+def test_fair_admission_is_not_on_the_admin_routes_yet(api, snapshot, field):
+    """Only the engine's API takes the admission fields until queue drops really queue (issue 13)."""
+    drop = api.create_drop()
+    before = snapshot()
+    created = api.admin("POST", "/api/admin/drops", {"slug": "queued", "name": "Q", "price": 1, "total_stock": 1,
+                                                     field: "queue" if field == "admission" else None})
+    patched = api.admin("PATCH", f"/api/admin/drops/{drop['id']}", {field: "queue"})
+    for reply in (created, patched):
+        assert (reply.status, reply.error_code) == (422, "invalid_field"), reply.body
+        assert reply.json["error"]["message"] == f"unknown field {field!r}"
     assert snapshot() == before
 
 

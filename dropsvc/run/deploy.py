@@ -1,11 +1,12 @@
 """nginx in front of ``dropsvc serve`` (SPEC 10): render ``deploy/nginx.conf.template``.
 
 The template is an http-level site config with ``${DROPSVC_UPSTREAM}``,
-``${DROPSVC_LISTEN}`` and ``${DROPSVC_STATIC_ROOT}`` placeholders. In Docker
+``${DROPSVC_LISTEN}``, ``${DROPSVC_STATIC_ROOT}`` and ``${DROPSVC_CACHE_DIR}``
+placeholders. In Docker
 the official nginx image fills them in itself (envsubst over
 ``/etc/nginx/templates``); here ``render_site_conf`` does the same, and
 ``render_nginx_conf`` wraps the site in a whole ``nginx.conf`` whose every
-path (pid, logs, temp files) is under one prefix directory, so an unprivileged
+path (pid, logs, temp files, the micro-cache) is under one prefix directory, so an unprivileged
 nginx can run it (``nginx -p PREFIX -c PREFIX/nginx.conf -e PREFIX/error.log``).
 """
 
@@ -17,6 +18,7 @@ from pathlib import Path
 TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf.template"
 PLACEHOLDER = re.compile(r"\$\{(DROPSVC_[A-Z_]+)\}")
 UPSTREAM = re.compile(r"^(unix:/\S+|[A-Za-z0-9.\-]+:\d{1,5}|\[[0-9A-Fa-f:]+\]:\d{1,5})$")
+DEFAULT_CACHE_DIR = "/var/cache/nginx/dropsvc"  # the official nginx image's cache directory
 LISTEN = re.compile(r"^([0-9.]+:|\[[0-9A-Fa-f:]+\]:)?\d{1,5}$")
 
 # the few types a shop page needs; the standalone config does not read /etc/nginx/mime.types
@@ -43,16 +45,21 @@ def _checked(name: str, value: str, pattern: re.Pattern[str]) -> str:
     return value
 
 
+def _directory(name: str, path: str | Path) -> str:
+    text = str(path).rstrip("/") or "/"
+    if not Path(text).is_absolute() or any(c in text for c in " ;{}$'\"\n"):
+        raise ValueError(f"{name} {text!r} must be an absolute path without spaces or nginx syntax")
+    return text
+
+
 def render_site_conf(upstream: str, static_root: str | Path, *, listen: str = "80",
-                     template: str | None = None) -> str:
+                     cache_dir: str | Path = DEFAULT_CACHE_DIR, template: str | None = None) -> str:
     """The http-level site config (what goes in ``conf.d/``) for ``upstream`` (``host:port``)."""
-    root = str(static_root).rstrip("/") or "/"
-    if not Path(root).is_absolute() or any(c in root for c in " ;{}$'\"\n"):
-        raise ValueError(f"static root {root!r} must be an absolute path without spaces or nginx syntax")
     values = {
         "DROPSVC_UPSTREAM": _checked("upstream", upstream, UPSTREAM),
         "DROPSVC_LISTEN": _checked("listen", listen, LISTEN),
-        "DROPSVC_STATIC_ROOT": root,
+        "DROPSVC_STATIC_ROOT": _directory("static root", static_root),
+        "DROPSVC_CACHE_DIR": _directory("cache directory", cache_dir),
     }
     return fill(TEMPLATE.read_text() if template is None else template, values)
 
@@ -66,7 +73,7 @@ def render_nginx_conf(upstream: str, static_root: str | Path, *, prefix: str | P
     Run it in the foreground with ``-g 'daemon off;'``.
     """
     base = Path(prefix).resolve()
-    site = render_site_conf(upstream, static_root, listen=listen, template=template)
+    site = render_site_conf(upstream, static_root, listen=listen, cache_dir=base / "cache", template=template)
     types = "\n".join(f"        {kind} {exts};" for kind, exts in MIME_TYPES.items())
     temp = "\n".join(f"    {kind}_temp_path {base / 'tmp' / kind};"
                      for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))

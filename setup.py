@@ -1,4 +1,5 @@
-"""Build the compiled engine, dropsvc._engine, against the system SQLite; a wheel also carries the page."""
+"""Build the compiled engine, dropsvc._engine, against the system SQLite; a wheel also carries the page
+and the nginx site template."""
 
 import shlex
 import shutil
@@ -12,6 +13,7 @@ from setuptools.errors import FileError
 
 STATIC = Path(__file__).resolve().parent / "static"  # the page, at the top level (docker-compose mounts it)
 VENDORED = ("vendor/alpine.min.js",)  # from npm, never committed: `make static-assets`
+NGINX_TEMPLATE = Path(__file__).resolve().parent / "deploy" / "nginx.conf.template"  # dropsvc.run.deploy renders it
 
 
 def sqlite_flags() -> tuple[list[str], list[str], list[str]]:
@@ -30,7 +32,8 @@ def sqlite_flags() -> tuple[list[str], list[str], list[str]]:
 
 
 class BuildPyWithPage(build_py):
-    """build_py, plus the page (static/ with vendor/) as dropsvc/static/ in the build: the wheel serves it.
+    """build_py, plus the page (static/ with vendor/) as dropsvc/static/ in the build: the wheel serves it;
+    and deploy/nginx.conf.template beside dropsvc/run/deploy.py, which renders it.
 
     Only into the build directory, never into the checkout's dropsvc/; an editable install
     (``pip install -e``) copies nothing and finds static/ in the checkout instead.
@@ -47,6 +50,7 @@ class BuildPyWithPage(build_py):
         target = Path(self.build_lib) / "dropsvc" / "static"
         shutil.rmtree(target, ignore_errors=True)  # a stale build/ keeps no asset the checkout dropped
         shutil.copytree(STATIC, target, ignore=shutil.ignore_patterns(".*"))
+        shutil.copy2(NGINX_TEMPLATE, Path(self.build_lib) / "dropsvc" / "run" / NGINX_TEMPLATE.name)
 
 
 include_dirs, library_dirs, libraries = sqlite_flags()

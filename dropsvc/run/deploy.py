@@ -15,7 +15,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf.template"
+TEMPLATE_NAME = "nginx.conf.template"
+# an installed wheel carries the template beside this module (setup.py); a checkout has it in deploy/
+PACKAGED_TEMPLATE = Path(__file__).resolve().parent / TEMPLATE_NAME
+CHECKOUT_TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / TEMPLATE_NAME
+TEMPLATE = PACKAGED_TEMPLATE if PACKAGED_TEMPLATE.is_file() else CHECKOUT_TEMPLATE
 PLACEHOLDER = re.compile(r"\$\{(DROPSVC_[A-Z_]+)\}")
 UPSTREAM = re.compile(r"^(unix:/\S+|[A-Za-z0-9.\-]+:\d{1,5}|\[[0-9A-Fa-f:]+\]:\d{1,5})$")
 DEFAULT_CACHE_DIR = "/var/cache/nginx/dropsvc"  # the official nginx image's cache directory

@@ -77,6 +77,8 @@ def test_the_installed_wheel_serves_the_page_with_no_checkout_around(tmp_path, b
     with zipfile.ZipFile(wheel) as archive:
         for name in page_files:
             assert archive.read(f"dropsvc/static/{name}") == (REPO / "static" / name).read_bytes(), name
+        template = (REPO / "deploy" / "nginx.conf.template").read_bytes()
+        assert archive.read("dropsvc/run/nginx.conf.template") == template  # what render_nginx_conf fills in
 
     venv, home = tmp_path / "fresh-venv", tmp_path / "home"
     home.mkdir()
@@ -91,6 +93,9 @@ def test_the_installed_wheel_serves_the_page_with_no_checkout_around(tmp_path, b
     where = run(python, "-c", "import dropsvc, dropsvc._engine, falcon; print(dropsvc.__file__)", cwd=home)
     assert where.returncode == 0, where.stderr
     assert Path(where.stdout.strip()).is_relative_to(venv), where.stdout
+    site = run(python, "-c", "from dropsvc.run.deploy import render_site_conf as r; print(r('app:8000', '/srv/s'))",
+               cwd=home)
+    assert site.returncode == 0 and "server app:8000;" in site.stdout, site.stderr
 
     server = launch(home, admin_token=None, demo=True, command=(str(venv / "bin" / "dropsvc"),), cwd=home)
     try:

@@ -1,4 +1,4 @@
-"""The ``dropsvc`` command (SPEC 10): serve, drop, check, migrate, backup, restore, payos-sandbox.
+"""The ``dropsvc`` command (SPEC 10): serve, drop, check, migrate, backup, restore, verify-fairness, payos-sandbox.
 
 Exit codes: 0 done, 1 the operation failed or found a problem (a broken
 invariant, a refused drop, an unknown id), 2 bad usage or configuration.
@@ -13,6 +13,7 @@ import os
 import struct
 import sys
 import time
+import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ import orjson
 from dropsvc._engine import MigrationError, StorageError
 from dropsvc.config import LOG_LEVELS, SERVERS, SYNCHRONOUS_MODES, Config, ConfigError
 from dropsvc.drops import DropError, present_drop
+from dropsvc.fairness import verify as verify_fairness
 from dropsvc.ledger import Engine
 from dropsvc.ledger.files import describe_file, file_problems, no_new_sidecars
 from dropsvc.logs import EventLogger, configure
@@ -257,6 +259,38 @@ def cmd_restore(args: argparse.Namespace, config: Config, log: EventLogger) -> i
     return 1 if after_problems else 0
 
 
+def read_fairness(source: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """(the /fairness object, the ticket lines) from a fairness file, or from the URL of ``/fairness``."""
+    try:
+        if source.startswith(("http://", "https://")):
+            with urllib.request.urlopen(source, timeout=30) as reply:
+                header = orjson.loads(reply.read())
+            with urllib.request.urlopen(source.rstrip("/") + "/tickets", timeout=120) as reply:
+                lines = reply.read().splitlines()
+        else:
+            with open(source, "rb") as file:
+                first, *lines = file.read().splitlines()
+            header = orjson.loads(first)
+        tickets = [orjson.loads(line) for line in lines if line.strip()]
+    except (OSError, ValueError) as error:  # unreadable, unreachable, HTTP errors, not JSON lines
+        raise CommandError(f"cannot read {source}: {error}", 2) from None
+    if not isinstance(header, dict) or not all(isinstance(ticket, dict) for ticket in tickets):
+        raise CommandError(f"{source}: not a fairness file (JSON objects, one per line)", 2)
+    return header, tickets
+
+
+def cmd_verify_fairness(args: argparse.Namespace, config: Config, log: EventLogger) -> int:
+    """Recompute a line's commitment, draw keys, positions and admission order (SPEC 11, Audit)."""
+    header, tickets = read_fairness(args.source)
+    problems = verify_fairness(header, tickets)
+    for problem in problems:
+        print(problem)
+    if problems:
+        return 1
+    print(f"ok: {len(tickets)} tickets; the seed matches the commitment, the order and the admissions follow it")
+    return 0
+
+
 def cmd_payos_sandbox(argv: Sequence[str]) -> int:
     """``dropsvc payos-sandbox ...``: the offline PayOS (its own flags; see --help)."""
     from dropsvc.payments.sandbox.cli import run_sandbox_cli
@@ -324,6 +358,11 @@ def build_parser() -> argparse.ArgumentParser:
                                   help="replace the database's content with a backup (service stopped)")
     restore.add_argument("path", metavar="PATH", help="a file made by `dropsvc backup` (or litestream restore)")
     restore.set_defaults(handler=cmd_restore)
+    fairness = commands.add_parser("verify-fairness",
+                                   help="check a line's fairness file or /fairness URL (exit 1 on a mismatch)")
+    fairness.add_argument("source", metavar="URL_OR_FILE",
+                          help="the URL of GET /api/drops/{id}/fairness, or a saved fairness file")
+    fairness.set_defaults(handler=cmd_verify_fairness)
     commands.add_parser("payos-sandbox", add_help=False,
                         help="the offline PayOS sandbox (see dropsvc payos-sandbox --help)")
     return parser

@@ -112,7 +112,8 @@ SCHEMAS: dict[str, Any] = {
     }),
     "Readiness": obj({
         "status": {"enum": ["ready", "not_ready"]},
-        "checks": obj({name: obj({"ok": {"type": "boolean"}}) for name in ("database", "migrations", "payos")}),
+        "checks": obj({name: obj({"ok": {"type": "boolean"}})
+                       for name in ("storage", "database", "migrations", "payos")}),
         "failed": {"type": "array", "items": {"type": "string"}},
         "error": ERROR_BODY,
     }, ["status", "checks"]),

@@ -192,8 +192,8 @@ class AdmissionMixin:
             closes_at = ticket["entries_close_at"] if ticket["admission"] == "draw" else ticket["starts_at"]
             if at < closes_at - CHECK_IN_LEAD_MS:
                 return False
-            state = ticket["state"]
-            return state == "absent" or (state in LEAVABLE_STATES and ticket["checked_in_at"] is None)
+            # an absent ticket never checked in: skipped tickets are those that had not
+            return ticket["state"] in LEAVABLE_STATES and ticket["checked_in_at"] is None
 
         def record(tx: Any) -> None:
             at = now_ms() if now is None else now

@@ -7,14 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import tempfile
-from pathlib import Path
 
+from engine_machine import EngineMachine
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import initialize, invariant, rule
 
-from dropsvc import Engine
 from dropsvc.ledger.admission import CHECK_IN_LEAD_MS
 
 START, STOCK, LIMIT, MARGIN, ADMIT_MS = 1_000_000, 3, 2, 1, 5_000
@@ -22,11 +20,9 @@ BUYERS = st.sampled_from([f"p{n}" for n in range(7)])
 OPEN = ("waiting", "admitted", "absent")
 
 
-class AdmissionModel(RuleBasedStateMachine):
+class AdmissionModel(EngineMachine):
     def __init__(self) -> None:
-        super().__init__()
-        self.folder = tempfile.TemporaryDirectory()
-        self.engine = Engine(Path(self.folder.name) / "admission.db", readers=2)
+        super().__init__("admission.db")
         self.drop_id = self.engine.create_drop(slug="line", name="Line", price=1, total_stock=STOCK,
                                                per_user_limit=LIMIT, admission="queue", starts_at=START,
                                                admission_margin=MARGIN, admit_seconds=ADMIT_MS // 1000)
@@ -175,13 +171,6 @@ class AdmissionModel(RuleBasedStateMachine):
         present = [t["position"] for t in self.tickets.values()
                    if t["state"] == "waiting" and t["checked_in_at"] is not None and t["position"] is not None]
         assert not admitted or not present or max(admitted) < min(present)
-
-    def teardown(self) -> None:
-        try:
-            assert self.engine.check() == []
-        finally:
-            self.engine.close()
-            self.folder.cleanup()
 
 
 TestAdmissionModel = AdmissionModel.TestCase

@@ -221,15 +221,18 @@ class AdmissionMixin:
         reserved_from = self.reserved_low_water()
         return self.write(lambda tx: admission_pass(tx, drop_id, now_ms() if now is None else now, reserved_from))
 
+    def queue_drops_due(self, now: int | None = None) -> list[int]:
+        """The queue drops admission has work for: started and not ended (on a reader)."""
+        return [row["id"] for row in self.read(ACTIVE_DROPS_SQL, (now_ms() if now is None else now,))]
+
     def admit_due(self, now: int | None = None) -> dict[int, dict[str, int]]:
-        """An admission pass over every started queue drop that has not ended; the counts of those
-        where something changed, by drop id."""
-        at = now_ms() if now is None else now
+        """An admission pass over every queue drop due, each one write; the counts of those where
+        something changed, by drop id."""
         changed = {}
-        for row in self.read(ACTIVE_DROPS_SQL, (at,)):
-            counts = self.admit_drop(row["id"], now)
+        for drop_id in self.queue_drops_due(now):
+            counts = self.admit_drop(drop_id, now)
             if any(counts.values()):
-                changed[row["id"]] = counts
+                changed[drop_id] = counts
         return changed
 
     def queue_state(self, drop_id: int, now: int | None = None) -> dict[str, Any] | None:

@@ -123,12 +123,21 @@ class BackgroundWorker:
         return expired
 
     def admit(self) -> dict[int, dict[str, int]]:
-        """One admission pass over every running queue drop (each one write); one log line per drop
-        where something changed, with its counts."""
-        changed = self.engine.admit_due()
-        for drop_id, counts in changed.items():
-            self.admitted_total += counts["admitted"]
-            self.log.info("queue_admission", drop_id=drop_id, **counts)
+        """One admission pass over every queue drop due (each one write); one log line per drop
+        where something changed, with its counts. A drop whose pass fails is logged and the
+        others still get theirs."""
+        changed = {}
+        for drop_id in self.engine.queue_drops_due():
+            try:
+                counts = self.engine.admit_drop(drop_id)
+            except Exception as error:  # one drop must not hold up the others' admission
+                self.log.error("queue_admission_failed", drop_id=drop_id, error=type(error).__name__,
+                               detail=str(error))
+                continue
+            if any(counts.values()):
+                changed[drop_id] = counts
+                self.admitted_total += counts["admitted"]
+                self.log.info("queue_admission", drop_id=drop_id, **counts)
         return changed
 
     def _wal_size(self) -> int:

@@ -96,7 +96,7 @@ class Recorder:
 
 def queue_line(engine: Engine, buyers: int, **fields) -> int:
     """A queue drop starting in 300 ms, ``buyers`` joined and checked in."""
-    drop_id = engine.create_drop(**{"slug": "line", "name": "Line", "price": 1, "admission": "queue",
+    drop_id = engine.create_drop(**{"slug": "line", "name": "Line", "price": 1, "total_stock": 1, "admission": "queue",
                                     "starts_at": now_ms() + 300, **fields})
     for n in range(buyers):
         ticket = engine.join_line(drop_id, f"b{n}")[1]
@@ -124,6 +124,25 @@ def test_worker_closes_the_line_within_a_second_and_admits(engine):
     batches = [fields for event, fields in log.lines if event == "queue_admission"]
     assert batches == [{"drop_id": drop_id, "closed": 1, "admitted": 2, "absent": 0, "lapsed": 0, "returned": 0,
                         "sold_out": 0, "ended": 0}]
+
+
+def test_a_drop_whose_pass_fails_is_logged_and_the_others_are_admitted(engine, monkeypatch):
+    broken = queue_line(engine, 1, slug="broken", starts_at=now_ms() - 1)
+    fine = queue_line(engine, 1, slug="fine", starts_at=now_ms() - 1)
+    real = engine.admit_drop
+
+    def admit_drop(drop_id: int, now: int | None = None) -> dict[str, int]:
+        if drop_id == broken:
+            raise RuntimeError("disk on fire")
+        return real(drop_id, now)
+
+    monkeypatch.setattr(engine, "admit_drop", admit_drop)
+    log = Recorder()
+    worker = BackgroundWorker(engine, log=log)
+    assert list(worker.admit()) == [fine] and states(engine, fine) == ["admitted"]
+    assert ("queue_admission_failed", {"drop_id": broken, "error": "RuntimeError", "detail": "disk on fire"}) \
+        in log.lines
+    assert states(engine, broken) == ["waiting"]
 
 
 def test_a_takeover_mid_drop_continues_where_the_line_was(db_path):

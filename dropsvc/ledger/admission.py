@@ -242,7 +242,7 @@ class AdmissionMixin:
         if not rows or rows[0]["admission"] not in KIND_BEFORE_CLOSE:
             return None
         row = rows[0]
-        held = self.read(HELD_SQL, (self.reserved_low_water(), drop_id))[0]["held"]
+        held = self.read(HELD_SQL, (self.reserved_low_water(fresh=True), drop_id))[0]["held"]
         return {
             "state": queue_state_of(row, held, now_ms() if now is None else now),
             "admitted_through": row["admitted_through"] or 0,

@@ -92,9 +92,12 @@ class OrdersMixin:
         self._advance_reserved_mark()
         return expired
 
-    def reserved_low_water(self) -> int:
-        """An id no reserved order is below: scans for a drop's holds start there (no orders(drop_id) index)."""
-        return getattr(self, "_expiry_from", None) or self._advance_reserved_mark()
+    def reserved_low_water(self, fresh: bool = False) -> int:
+        """An id no reserved order is below: scans for a drop's holds start there (no orders(drop_id) index).
+
+        The mark the last expiry left in this process, or (``fresh``, or none yet) moved up now.
+        """
+        return (not fresh and getattr(self, "_expiry_from", None)) or self._advance_reserved_mark()
 
     def _advance_reserved_mark(self) -> int:
         """Move the low-water mark to the oldest reserved order (or past the newest order); returns it.

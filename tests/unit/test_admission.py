@@ -112,8 +112,9 @@ def test_the_pass_records_the_close_at_starts_at_once(engine, make_drop):
     assert engine.fairness(drop_id)["seed"] is not None
 
 
-def test_the_first_wave_admits_remaining_plus_margin_in_units(engine, line):
+def test_the_first_wave_admits_remaining_plus_margin_in_units(engine, line, make_drop):
     drop_id = line(12, total_stock=10, per_user_limit=2, admission_margin=3)
+    elsewhere = make_drop(starts_at=0)
     counts = admit(engine, drop_id, START)
     assert (counts["admitted"], counts["absent"]) == (7, 0)  # 10 + 3 units: 7 tickets of 2
     assert states(engine, drop_id) == ["admitted"] * 7 + ["waiting"] * 5
@@ -124,6 +125,7 @@ def test_the_first_wave_admits_remaining_plus_margin_in_units(engine, line):
     assert (figures["remaining"], figures["held"]) == (10, 0)
     # after the first wave the margin is not refilled: purchases that leave units unused admit only
     # once the admitted-and-unused units fall below what remains
+    assert engine.purchase(elsewhere, "someone").ok  # another drop's hold is not this drop's
     buy(engine, drop_id, 1, 2)  # remaining 8, unused 12
     buy(engine, drop_id, 2, 1)  # remaining 7, unused 10
     assert admit(engine, drop_id, START + 2)["admitted"] == 0
@@ -169,6 +171,19 @@ def test_at_remaining_zero_everyone_waits_and_a_unit_back_goes_to_the_earliest(e
     assert states(engine, drop_id) == ["admitted", "waiting", "used", "used", "waiting"]
     assert ticket_at(engine, drop_id, 1)["admitted_until"] == START + 2 + ADMIT_MS
     assert admitted_positions(engine, drop_id) == [1, 2, 3, 4, 1]  # every admission, logged
+
+
+def test_held_units_are_counted_from_the_low_water_mark(engine, line):
+    drop_id = line(3, total_stock=3)
+    admit(engine, drop_id, START)
+    orders = [buy(engine, drop_id, position) for position in (1, 2, 3)]
+    engine.cancel(orders[0]["public_ref"])
+    assert engine.reserved_low_water(fresh=True) == orders[1]["id"]  # no reserved order below it
+    assert engine.queue_state(drop_id, now=START)["held"] == 2
+    for order in orders[1:]:
+        engine.cancel(order["public_ref"])
+    assert engine.reserved_low_water(fresh=True) == orders[2]["id"] + 1
+    assert engine.queue_state(drop_id, now=START)["held"] == 0
 
 
 # -- absence, lapses ----------------------------------------------------------------------------

@@ -147,7 +147,8 @@ def admission_pass(tx: Any, drop_id: int, at: int, reserved_from: int) -> dict[s
         counts["returned"] = tx.changes
         if tx.execute(HELD_SQL, (reserved_from, drop_id))[0]["held"] == 0:
             counts["sold_out"] = _set_state(tx, drop_id, ("waiting", "absent"), "sold_out")
-            _progress(tx, drop_id, "finished_at = COALESCE(finished_at, ?)", at)
+            if drop["finished_at"] is None:
+                _progress(tx, drop_id, "finished_at = ?", at)
     else:
         if drop["finished_at"] is not None:  # stock raised after the finish: the line admits again
             _progress(tx, drop_id, "finished_at = NULL")
@@ -160,8 +161,9 @@ def admission_pass(tx: Any, drop_id: int, at: int, reserved_from: int) -> dict[s
             tickets = -(-short // limit)  # whole tickets, rounding up
             counts["admitted"], counts["absent"] = _admit_next(tx, drop_id, tickets, at,
                                                                at + drop["admit_seconds"] * 1000)
-    _progress(tx, drop_id, "first_wave_at = COALESCE(first_wave_at, ?)", at)
-    return counts
+    if drop["first_wave_at"] is None:
+        _progress(tx, drop_id, "first_wave_at = ?", at)
+    return counts  # a pass that changed nothing wrote nothing: no WAL frame
 
 
 def queue_state_of(row: dict[str, Any], held: int, now: int) -> str:

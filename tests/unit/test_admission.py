@@ -6,6 +6,8 @@ is simulated as the engine's purchase will make it: the ticket marked used, the 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from dropsvc import Engine
@@ -119,7 +121,10 @@ def test_the_first_wave_admits_remaining_plus_margin_in_units(engine, line, make
     assert (counts["admitted"], counts["absent"]) == (7, 0)  # 10 + 3 units: 7 tickets of 2
     assert states(engine, drop_id) == ["admitted"] * 7 + ["waiting"] * 5
     assert {ticket_at(engine, drop_id, p)["admitted_until"] for p in range(1, 8)} == {START + ADMIT_MS}
+    wal = Path(engine.path + "-wal")
+    size = wal.stat().st_size
     assert admit(engine, drop_id, START + 1) == dict.fromkeys(admission.COUNTS, 0)
+    assert wal.stat().st_size == size  # a pass with nothing to do writes nothing
     figures = engine.queue_state(drop_id, now=START + 1)
     assert (figures["state"], figures["admitted_through"], figures["waiting"]) == ("admitting", 7, 5)
     assert (figures["remaining"], figures["held"]) == (10, 0)

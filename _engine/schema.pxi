@@ -134,6 +134,32 @@ MIGRATIONS = (
     CREATE UNIQUE INDEX tickets_position ON tickets (drop_id, position) WHERE position IS NOT NULL;
     """ % {"admissions": _sql_in_list(ADMISSIONS, 24), "ticket_kinds": _sql_in_list(TICKET_KINDS, 45),
            "ticket_states": _sql_in_list(TICKET_STATES, 26)},
+    # 3: admission (SPEC 11). Every admission of a ticket, logged for the audit (the export's
+    # admitted_at list); the line's progress after the close, one row per drop, so a restart or a
+    # takeover of the background lock continues where it was (first wave done, finish, end, pause);
+    # a ticket's first position, kept when an absent ticket checks in and goes to the end of the line;
+    # an index for admission's walk of a drop's tickets by state in position order.
+    """
+    CREATE TABLE ticket_admissions (
+        id              INTEGER PRIMARY KEY,
+        drop_id         INTEGER NOT NULL,
+        ticket_id       INTEGER NOT NULL,
+        admitted_at     INTEGER NOT NULL,
+        admitted_until  INTEGER NOT NULL CHECK (admitted_until > admitted_at),
+        FOREIGN KEY (drop_id, ticket_id) REFERENCES tickets (drop_id, ticket_id)
+    );
+    CREATE INDEX ticket_admissions_ticket ON ticket_admissions (drop_id, ticket_id);
+    CREATE TABLE queue_progress (
+        drop_id           INTEGER PRIMARY KEY REFERENCES drops(id),
+        admitted_through  INTEGER NOT NULL DEFAULT 0,
+        first_wave_at     INTEGER,
+        finished_at       INTEGER,
+        ended_at          INTEGER,
+        paused_at         INTEGER
+    );
+    ALTER TABLE tickets ADD COLUMN first_position INTEGER CHECK (first_position >= 1);
+    CREATE INDEX tickets_state ON tickets (drop_id, state, position);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

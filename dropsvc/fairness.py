@@ -9,8 +9,9 @@ check, without the service:
 - every draw key is ``HMAC-SHA256(key = the seed, message = ticket_id)``; ``fifo`` tickets have none;
 - the order was fixed by the seed: the pre-queue (or the draw's entries) in ascending draw-key
   order takes positions 1..P, ``fifo`` tickets follow in join order. A ticket may only have moved
-  back from that place (skipped as absent, it checked in later and went to the end of the line),
-  never forward, and only if it checked in;
+  back from its first place (``first_position``: skipped as absent, it checked in later and went
+  to the end of the line), never forward, and only once it checked in; the places after P were
+  given in time order (a join at ``joined_at``, a return at ``checked_in_at``);
 - admission followed the order: no ticket was admitted while a ticket ahead of it, checked in by
   then and not voided, had never been admitted yet (the file records admissions, not every
   state change, so a ticket that waited again after an admission of its own is not checked).
@@ -83,38 +84,58 @@ def _shape_problems(tickets: list[dict[str, Any]]) -> list[str]:
 
 
 def expected_positions(seed: bytes, tickets: list[dict[str, Any]]) -> dict[int, int]:
-    """Each ticket's place as the seed fixed it: pre-queue by draw key (1..P), then fifo in join order."""
+    """Each pre-queue ticket's place as the seed fixed it: ascending draw key, positions 1..P."""
     keyed = sorted((draw_key(seed, ticket["ticket_id"]), int(ticket["ticket_id"]))
                    for ticket in tickets if ticket["kind"] in PREQUEUE_KINDS)
-    fifo = sorted(int(ticket["ticket_id"]) for ticket in tickets if ticket["kind"] == "fifo")
-    order = [number for _, number in keyed] + fifo
-    return {number: position for position, number in enumerate(order, 1)}
+    return {number: position for position, (_, number) in enumerate(keyed, 1)}
+
+
+def first_position(ticket: dict[str, Any]) -> Any:
+    """Where the ticket was placed first (``first_position`` when it moved back, else ``position``)."""
+    first = ticket.get("first_position")
+    return ticket["position"] if first is None else first
 
 
 def _order_problems(seed: bytes, tickets: list[dict[str, Any]]) -> list[str]:
     problems = []
     expected = expected_positions(seed, tickets)
-    positions: dict[int, int] = {}
-    for ticket in tickets:
-        number = int(ticket["ticket_id"])
+    prequeue_size = len(expected)
+    given: set[int] = set()
+    placements = []  # (when, position): fifo joins and returns after absence, each at the end of the line
+    last_fifo = (0, prequeue_size)
+    for ticket in sorted(tickets, key=lambda item: int(item["ticket_id"])):
+        number, position, first = int(ticket["ticket_id"]), ticket["position"], first_position(ticket)
         if ticket["kind"] == "fifo":
             if ticket["draw_key"] is not None:
                 problems.append(f"ticket {number}: a fifo ticket with a draw key")
         elif ticket["draw_key"] != draw_key(seed, number):
             problems.append(f"ticket {number}: draw key {ticket['draw_key']} is not HMAC(seed, {number})"
                             f" = {draw_key(seed, number)}")
-        position = ticket["position"]
-        if not isinstance(position, int):
+        if not isinstance(position, int) or not isinstance(first, int):
             problems.append(f"ticket {number}: no position")
             continue
-        if position in positions.values():
+        if position in given:
             problems.append(f"ticket {number}: position {position} given twice")
-        positions[number] = position
-        if position < expected[number]:
-            problems.append(f"ticket {number}: position {position} is ahead of its place {expected[number]}")
-        elif position > expected[number] and ticket["checked_in_at"] is None:
-            problems.append(f"ticket {number}: moved back from place {expected[number]} to {position}"
-                            " without checking in")
+        given.add(position)
+        if ticket["kind"] in PREQUEUE_KINDS and first != expected[number]:
+            problems.append(f"ticket {number}: placed at {first}, but its draw key puts it at {expected[number]}")
+        elif ticket["kind"] == "fifo":
+            if first <= last_fifo[1]:
+                problems.append(f"ticket {number}: fifo position {first} is not after the pre-queue and the"
+                                " tickets that joined before it")
+            last_fifo = (number, first)
+            placements.append((ticket["joined_at"], first, number))
+        if position != first:
+            if position < first:
+                problems.append(f"ticket {number}: moved forward from {first} to {position}")
+            elif ticket["checked_in_at"] is None:
+                problems.append(f"ticket {number}: moved back from {first} to {position} without checking in")
+            else:
+                placements.append((ticket["checked_in_at"], position, number))
+    placements.sort()
+    for (_, before, _), (when, position, number) in zip(placements, placements[1:], strict=False):
+        if position < before:
+            problems.append(f"ticket {number}: placed at {position} at {when}, before a place given earlier")
     return problems
 
 

@@ -89,11 +89,27 @@ class OrdersMixin:
             return expired
 
         expired = self.write(expire) if due else 0
+        self._advance_reserved_mark()
+        return expired
+
+    def reserved_low_water(self, fresh: bool = False) -> int:
+        """An id no reserved order is below: scans for a drop's holds start there (no orders(drop_id) index).
+
+        The mark the last expiry left in this process, or (``fresh``, or none yet) moved up now.
+        """
+        return (not fresh and getattr(self, "_expiry_from", None)) or self._advance_reserved_mark()
+
+    def _advance_reserved_mark(self) -> int:
+        """Move the low-water mark to the oldest reserved order (or past the newest order); returns it.
+
+        Sound across processes: an order never becomes reserved again, and new ones get higher ids.
+        """
+        start = getattr(self, "_expiry_from", 0)
         oldest = self.read("SELECT COALESCE((SELECT id FROM orders WHERE id >= ? AND status = 'reserved'"
                            " ORDER BY id LIMIT 1), (SELECT COALESCE(MAX(id), 0) + 1 FROM orders)) AS id",
                            (start,))
         self._expiry_from = oldest[0]["id"]
-        return expired
+        return self._expiry_from
 
     def store_payment_link(self, order_id: int, payment_link_id: str, checkout_url: str) -> bool:
         """Fill the empty link slot of a still-reserved order; False when it was filled or moved on.

@@ -5,7 +5,7 @@ commitment, SHA-256 of the seed, is on the drop's row from the start; the seed i
 once the close is recorded. A join before the close is ``prequeue`` (the write lock orders it
 before the close row, so its kind is known when it commits); the close gives the pre-queue
 positions 1..P by draw key; a later join is ``fifo`` at the highest position given so far + 1.
-Admission, check-in and the purchase's ticket check come later.
+Check-in and admission are ``admission``'s; the purchase's ticket check is the engine's.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from dropsvc.drops import DropConflict, now_ms
 
 SEED_BYTES = 32
 TICKET_COLUMNS = ("drop_id, ticket_id, buyer, joined_at, kind, state, position, draw_key, checked_in_at,"
-                  " admitted_at, admitted_until")
+                  " admitted_at, admitted_until, first_position")
 KIND_BEFORE_CLOSE = {"queue": "prequeue", "draw": "entry"}
 LEAVABLE_STATES = ("waiting", "admitted", "absent")  # the others are final
 
@@ -120,6 +120,24 @@ def _order_prequeue(tx: Any, drop_id: int, seed: bytes) -> int:
     return len(keyed)
 
 
+def close_line(tx: Any, drop_id: int, at: int) -> bool:
+    """Inside the caller's write: record the close of the drop's pre-queue at ``at``, once.
+
+    Every ticket so far gets its draw key and position; False when there is
+    nothing to do (closed before, an unknown or an open drop).
+    """
+    rows = tx.execute("SELECT d.admission, s.seed, c.drop_id AS closed FROM drops d"
+                      " LEFT JOIN drop_seeds s ON s.drop_id = d.id LEFT JOIN queue_closes c ON c.drop_id = d.id"
+                      " WHERE d.id = ?", (drop_id,))
+    if not rows or rows[0]["admission"] not in KIND_BEFORE_CLOSE or rows[0]["closed"] is not None:
+        return False
+    if rows[0]["seed"] is None:
+        raise RuntimeError(f"drop {drop_id} has a line but no seed")
+    size = _order_prequeue(tx, drop_id, rows[0]["seed"])
+    tx.execute("INSERT INTO queue_closes (drop_id, closed_at, prequeue_size) VALUES (?, ?, ?)", (drop_id, at, size))
+    return True
+
+
 class QueueMixin:
     """The line operations of ``Engine`` (SPEC 11)."""
 
@@ -197,18 +215,7 @@ class QueueMixin:
         an unknown or an open drop change nothing.
         """
         def close(tx: Any) -> bool:
-            at = now_ms() if now is None else now
-            rows = tx.execute("SELECT d.admission, s.seed, c.drop_id AS closed FROM drops d"
-                              " LEFT JOIN drop_seeds s ON s.drop_id = d.id LEFT JOIN queue_closes c ON c.drop_id = d.id"
-                              " WHERE d.id = ?", (drop_id,))
-            if not rows or rows[0]["admission"] not in KIND_BEFORE_CLOSE or rows[0]["closed"] is not None:
-                return False
-            if rows[0]["seed"] is None:
-                raise RuntimeError(f"drop {drop_id} has a line but no seed")
-            size = _order_prequeue(tx, drop_id, rows[0]["seed"])
-            tx.execute("INSERT INTO queue_closes (drop_id, closed_at, prequeue_size) VALUES (?, ?, ?)",
-                       (drop_id, at, size))
-            return True
+            return close_line(tx, drop_id, now_ms() if now is None else now)
 
         return self.write(close)
 

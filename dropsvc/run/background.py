@@ -1,10 +1,11 @@
-"""Background work (SPEC 8): reservation expiry and WAL checkpoints.
+"""Background work (SPEC 8): reservation expiry, queue admission (SPEC 11) and WAL checkpoints.
 
 It runs in exactly one process per database: the one holding an ``flock``
 on ``<db>-bg.lock``. The others keep trying, so when that process dies the
 lock (released by the kernel) is taken over within one interval. Work goes
 through the engine's critical section, in small batches, so requests are
-never held up for long.
+never held up for long. Admission keeps all its state in the database, so
+the process that takes the lock over continues where the last one was.
 """
 
 from __future__ import annotations
@@ -25,23 +26,27 @@ CHECKPOINT_BYTES = 4 * 1024 * 1024  # a PASSIVE checkpoint as soon as the WAL is
 
 
 class BackgroundWorker:
-    """A daemon thread that expires holds and checkpoints the WAL while it owns the bg lock."""
+    """A daemon thread that expires holds, admits queue drops' tickets and checkpoints the WAL
+    while it owns the bg lock."""
 
     def __init__(self, engine: Engine, *, expiry_interval: float = 1.0, checkpoint_interval: float = 5.0,
-                 checkpoints: bool = True,
+                 admission_interval: float = 0.5, checkpoints: bool = True,
                  log: EventLogger | None = None) -> None:
         self.engine = engine
         self.expiry_interval = expiry_interval
         self.checkpoint_interval = checkpoint_interval
+        self.admission_interval = admission_interval  # SPEC 11: at least once a second
         self.checkpoints = checkpoints  # False when Litestream owns checkpoints
         self.log = log or get_logger()
         self.lock_path = engine.path + "-bg.lock"
         self.wal_path = engine.path + "-wal"
         self.expired_total = 0
+        self.admitted_total = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock_fd: int | None = None
         self._last_expiry = 0.0
+        self._last_admission = 0.0
         self._last_checkpoint = 0.0
 
     @property
@@ -78,7 +83,7 @@ class BackgroundWorker:
             self._lock_fd = None
 
     def _run(self) -> None:
-        while not self._stop.wait(min(self.expiry_interval, TICK_SECONDS)):
+        while not self._stop.wait(min(self.expiry_interval, self.admission_interval, TICK_SECONDS)):
             try:
                 if self._try_lock():
                     self._tick(time.monotonic())
@@ -89,14 +94,17 @@ class BackgroundWorker:
         if now - self._last_expiry >= self.expiry_interval:
             self._last_expiry = now
             self.expire()
+        if now - self._last_admission >= self.admission_interval:  # after expiry: units back flow on at once
+            self._last_admission = now
+            self.admit()
         if self.checkpoints and (now - self._last_checkpoint >= self.checkpoint_interval
                                  or self._wal_size() > CHECKPOINT_BYTES):
             self._last_checkpoint = now
             self.checkpoint()
 
     def run_once(self) -> dict[str, Any]:
-        """Expire what is due and (unless Litestream owns them) checkpoint, now."""
-        result: dict[str, Any] = {"expired": self.expire()}
+        """Expire what is due, admit, and (unless Litestream owns them) checkpoint, now."""
+        result: dict[str, Any] = {"expired": self.expire(), "admission": self.admit()}
         if self.checkpoints:
             result["checkpoint"] = self.checkpoint()
         return result
@@ -113,6 +121,24 @@ class BackgroundWorker:
             self.expired_total += expired
             self.log.info("reservations_expired", count=expired)
         return expired
+
+    def admit(self) -> dict[int, dict[str, int]]:
+        """One admission pass over every queue drop due (each one write); one log line per drop
+        where something changed, with its counts. A drop whose pass fails is logged and the
+        others still get theirs."""
+        changed = {}
+        for drop_id in self.engine.queue_drops_due():
+            try:
+                counts = self.engine.admit_drop(drop_id)
+            except Exception as error:  # one drop must not hold up the others' admission
+                self.log.error("queue_admission_failed", drop_id=drop_id, error=type(error).__name__,
+                               detail=str(error))
+                continue
+            if any(counts.values()):
+                changed[drop_id] = counts
+                self.admitted_total += counts["admitted"]
+                self.log.info("queue_admission", drop_id=drop_id, **counts)
+        return changed
 
     def _wal_size(self) -> int:
         try:

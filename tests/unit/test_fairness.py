@@ -55,7 +55,8 @@ def by_position(tickets: list[dict], position: int) -> dict:
 def test_an_honest_line_checks_out():
     header, tickets = line_file()
     assert verify(header, tickets) == []
-    assert expected_positions(SEED, tickets) == {int(t["ticket_id"]): t["position"] for t in tickets}
+    assert expected_positions(SEED, tickets) == {int(t["ticket_id"]): t["position"] for t in tickets
+                                                 if t["kind"] == "prequeue"}
 
 
 def test_a_seed_that_is_not_the_committed_one():
@@ -76,7 +77,8 @@ def test_a_swapped_position():
     first, second = by_position(tickets, 1), by_position(tickets, 2)
     first["position"], second["position"] = 2, 1
     problems = verify(header, tickets)
-    assert any(f"ticket {second['ticket_id']}: position 1 is ahead of its place 2" in p for p in problems), problems
+    assert any(f"ticket {second['ticket_id']}: placed at 1, but its draw key puts it at 2" in p
+               for p in problems), problems
 
 
 def test_a_forged_draw_key():
@@ -103,10 +105,16 @@ def test_an_absent_ticket_marked_checked_in():
 def test_moving_back_needs_a_check_in_and_a_voided_ticket_is_passed_over():
     header, tickets = line_file()
     skipped = by_position(tickets, 3)
-    skipped["position"] = 12  # absent, then checked in late: to the end of the line
+    skipped["first_position"], skipped["position"] = 3, 12  # absent, then checked in late: to the end of the line
     assert any("without checking in" in p for p in verify(header, tickets))
     skipped["checked_in_at"] = 9000
     assert verify(header, tickets) == []
+    skipped["checked_in_at"] = 905  # back before ticket 10 joined (at 910), yet placed after it
+    assert any("before a place given earlier" in p for p in verify(header, tickets))
+    skipped["checked_in_at"] = 9000
+    skipped["position"] = 2
+    assert any("moved forward from 3 to 2" in p for p in verify(header, tickets))
+    skipped["position"] = 12
     voided = by_position(tickets, 2)
     voided["admitted_at"], voided["outcome"] = [], "voided"
     assert verify(header, tickets) == []

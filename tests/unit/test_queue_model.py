@@ -6,23 +6,18 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import tempfile
-from pathlib import Path
 
+from engine_machine import EngineMachine
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-
-from dropsvc import Engine
+from hypothesis.stateful import invariant, precondition, rule
 
 BUYERS = st.sampled_from(["ann", "bob", "cat", "dan", "eve", "fay", "gus"])
 
 
-class LineModel(RuleBasedStateMachine):
+class LineModel(EngineMachine):
     def __init__(self) -> None:
-        super().__init__()
-        self.folder = tempfile.TemporaryDirectory()
-        self.engine = Engine(Path(self.folder.name) / "line.db", readers=2)
+        super().__init__("line.db")
         self.drop_id = self.engine.create_drop(slug="line", name="Line", price=1, total_stock=3, admission="queue")
         self.seed = self.engine.read("SELECT seed FROM drop_seeds")[0]["seed"]
         # buyer -> {ticket_id, kind, state, position, draw_key}, in join order
@@ -74,13 +69,6 @@ class LineModel(RuleBasedStateMachine):
         assert {row.pop("buyer"): row for row in rows} == self.tickets
         seed = self.engine.fairness(self.drop_id)["seed"]
         assert seed == (self.seed.hex() if self.closed else None)
-
-    def teardown(self) -> None:
-        try:
-            assert self.engine.check() == []
-        finally:
-            self.engine.close()
-            self.folder.cleanup()
 
 
 TestLineModel = LineModel.TestCase

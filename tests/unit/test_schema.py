@@ -1,6 +1,7 @@
 """The schema: migration 1 as files hold it, migration 2 (fair admission) bringing a version-1 file
-up with its data, and the values listed once (the engine's tuples, from which the CHECK constraints
-are built: order statuses, payment event actions, admissions)."""
+up with its data, migration 3 (admission) a version-2 file with its line, and the values listed
+once (the engine's tuples, from which the CHECK constraints are built: order statuses, payment
+event actions, admissions)."""
 
 from __future__ import annotations
 
@@ -85,6 +86,7 @@ CREATE TABLE payment_events (
 
 
 MIGRATION_2_NAMES = ("drop_seeds", "queue_closes", "tickets", "tickets_buyer", "tickets_position")
+MIGRATION_3_NAMES = ("ticket_admissions", "ticket_admissions_ticket", "queue_progress", "tickets_state")
 V1_SETTINGS = {"public_ref_key": "ab" * 32, "buyer_cookie_key": "cd" * 32, "order_code_offset": "7000000000"}
 
 
@@ -114,7 +116,8 @@ def test_a_new_file_is_a_version_1_file_migrated(db_path, tmp_path):
     Engine(tmp_path / "v1.db").close()
     new = schema_of(db_path)
     assert new == schema_of(tmp_path / "v1.db")
-    assert [name for _, name, _ in new] == [name for _, name, _ in MIGRATION_1_SCHEMA] + list(MIGRATION_2_NAMES)
+    assert [name for _, name, _ in new] == [name for _, name, _ in MIGRATION_1_SCHEMA] + list(MIGRATION_2_NAMES) \
+        + list(MIGRATION_3_NAMES)
     # migration 2 adds columns to drops and leaves every other object of migration 1 as it was
     assert new[1:len(MIGRATION_1_SCHEMA)] == MIGRATION_1_SCHEMA[1:]
     assert "admission TEXT NOT NULL DEFAULT 'open'" in new[0][2] and "commitment TEXT" in new[0][2]
@@ -134,7 +137,7 @@ def test_a_version_1_file_migrates_keeping_its_drops_and_orders(tmp_path):
     path = tmp_path / "v1.db"
     make_version_1_file(path, V1_DATA)
     with Engine(path) as engine:
-        assert engine.file_schema_version() == engine.schema_version == 2
+        assert engine.file_schema_version() == engine.schema_version == 3
         assert engine.check() == []
         drop = engine.get_drop(1)
         assert (drop["slug"], drop["sold"], drop["total_stock"]) == ("old", 3, 5)
@@ -149,6 +152,32 @@ def test_a_version_1_file_migrates_keeping_its_drops_and_orders(tmp_path):
         assert engine.join_line(queued, "ann")[0] == "ok"
         assert engine.check() == []
     assert files.file_problems(str(path)) == []
+
+
+V2_LINE = """
+UPDATE drops SET admission = 'queue', admit_seconds = 120, admission_margin = 0;
+INSERT INTO drop_seeds (drop_id, seed) VALUES (1, zeroblob(32));
+INSERT INTO tickets (drop_id, ticket_id, buyer, joined_at, kind, state, checked_in_at) VALUES
+    (1, 1, 'ann', 0, 'prequeue', 'waiting', 0), (1, 2, 'bob', 0, 'prequeue', 'waiting', NULL)
+"""
+
+
+def test_a_version_2_file_migrates_keeping_its_line(tmp_path):
+    path = tmp_path / "v2.db"
+    make_version_1_file(path, V1_DATA)
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.executescript(_engine.MIGRATIONS[1] + V2_LINE + "; PRAGMA user_version = 2;")
+        db.commit()
+    with Engine(path) as engine:
+        assert engine.file_schema_version() == 3
+        assert [(t["ticket_id"], t["first_position"]) for t in engine.read("SELECT * FROM tickets")] == \
+            [(1, None), (2, None)]
+        assert engine.read("SELECT * FROM ticket_admissions") == engine.read("SELECT * FROM queue_progress") == []
+        engine.update_drop(1, total_stock=9)  # 6 units left, 3 a ticket: ann (checked in) in, bob skipped
+        counts = engine.admit_drop(1, now=10)
+        assert (counts["closed"], counts["admitted"], counts["absent"]) == (1, 1, 1)
+        assert [row["ticket_id"] for row in engine.admissions_of(1)] == [1]
+        assert engine.check() == []
 
 
 @pytest.mark.parametrize("admission", _engine.ADMISSIONS)

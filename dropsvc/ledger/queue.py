@@ -10,8 +10,6 @@ Check-in and admission are ``admission``'s; the purchase's ticket check is the e
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 from typing import Any
 
@@ -19,6 +17,7 @@ import orjson
 
 from dropsvc._engine import MAX_USER_ID_LENGTH, TICKET_STATES
 from dropsvc.drops import DropConflict, now_ms
+from dropsvc.fairness import commitment_of, draw_key
 
 SEED_BYTES = 32
 TICKET_COLUMNS = ("drop_id, ticket_id, buyer, joined_at, kind, state, position, draw_key, checked_in_at,"
@@ -58,16 +57,6 @@ FIGURES_SQL = (
     " FROM drops d LEFT JOIN queue_closes c ON c.drop_id = d.id LEFT JOIN tickets t ON t.drop_id = d.id"
     " WHERE d.id = ? GROUP BY t.state"
 )
-
-
-def commitment_of(seed: bytes) -> str:
-    """SHA-256 over the seed's 32 bytes, lower-case hex: public from the drop's creation."""
-    return hashlib.sha256(seed).hexdigest()
-
-
-def draw_key(seed: bytes, ticket_id: int) -> str:
-    """HMAC-SHA256(key = the seed, message = the ticket id in decimal, UTF-8), lower-case hex."""
-    return hmac.new(seed, str(ticket_id).encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def commit_to_seed(tx: Any, drop_id: int, admission: str) -> None:

@@ -19,7 +19,7 @@ LAYERS = (
     ("dropsvc.checkout",),
     ("dropsvc.payments",),
     ("dropsvc.ledger",),
-    ("dropsvc.drops", "dropsvc.buyers"),
+    ("dropsvc.drops", "dropsvc.buyers", "dropsvc.tickets"),
     ("dropsvc.config", "dropsvc.logs", "dropsvc.threads"),
     ("dropsvc._engine",),
 )

@@ -9,10 +9,10 @@ schema, kept with the data), lower-case hex:
 - the buyer mac over the drop, the ticket and the buyer: to this buyer.
 
 ``verify`` checks the buyer mac alone (one HMAC on the purchase path). A token
-whose buyer mac fails but whose drop mac holds is a real ticket of this drop
-presented by another buyer (``ticket_of_drop``), so the purchase can answer
-``other_buyer`` rather than ``invalid`` without reading the ticket's row.
-Comparisons are constant-time; a malformed or forged token is simply no ticket.
+whose buyer mac fails but whose drop mac holds names a real ticket of this
+drop (``ticket_of_drop``): presented by another buyer, the purchase answers
+``other_buyer`` rather than ``invalid``. Comparisons are constant-time; a
+malformed or forged token is simply no ticket.
 """
 
 from __future__ import annotations

@@ -217,6 +217,7 @@ def line(tmp_path):
     made = Line(tmp_path)
     yield made, clients(made.engines)
     for engine in made.engines:
+        assert engine.check() == [], "the stock invariant broke"
         engine.close()
 
 

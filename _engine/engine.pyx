@@ -8,7 +8,7 @@ C with the GIL released. See SPEC sections 4 and 5.
 
 from libc.errno cimport errno, EACCES, EPERM, EROFS
 from libc.stdlib cimport calloc, free
-from libc.string cimport memcmp, strncpy
+from libc.string cimport memcmp, memcpy, strncpy
 from posix.fcntl cimport open, O_RDWR, O_CREAT, O_CLOEXEC
 from posix.mman cimport mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_FAILED
 from posix.stat cimport fstat, struct_stat as stat_t
@@ -54,19 +54,26 @@ MAX_IDEMPOTENCY_KEY_LENGTH = 128
 
 
 cdef class Result:
-    """What a purchase or a cancel came to: an outcome name and the order, if any."""
+    """What a purchase or a cancel came to: an outcome name and the order, if any.
+
+    ``ticket_state`` says why a purchase was not_admitted (SPEC 11), else None.
+    """
     cdef readonly str outcome
     cdef readonly object order
+    cdef readonly object ticket_state
 
-    def __init__(self, str outcome, order=None):
+    def __init__(self, str outcome, order=None, ticket_state=None):
         self.outcome = outcome
         self.order = order
+        self.ticket_state = ticket_state
 
     @property
     def ok(self):
         return self.outcome == "ok"
 
     def __repr__(self):
+        if self.ticket_state is not None:
+            return "Result(%r, %r, %r)" % (self.outcome, self.order, self.ticket_state)
         return "Result(%r, %r)" % (self.outcome, self.order)
 
 
@@ -289,8 +296,13 @@ cdef class Core:
 
     # -- the hot path ----------------------------------------------------
 
-    def purchase(self, long long drop_id, str user_id, long long quantity=1, idempotency_key=None):
-        """Decide one purchase (SPEC 5). Returns a Result; raises only on storage failure."""
+    def purchase(self, long long drop_id, str user_id, long long quantity=1, idempotency_key=None,
+                 ticket_id=None):
+        """Decide one purchase (SPEC 5). Returns a Result; raises only on storage failure.
+
+        ``ticket_id`` is the buyer's Admission-Ticket for a queue or draw drop (SPEC 11;
+        None: none given, so not_admitted ``missing``); an open drop ignores it.
+        """
         cdef PurchaseRequest q
         cdef PurchaseReply r
         cdef bytes user_bytes, key_bytes, hash_bytes
@@ -319,6 +331,7 @@ cdef class Core:
             q.idempotency_key_len = len(key_bytes)
             q.request_hash = hash_bytes
             q.request_hash_len = len(hash_bytes)
+        set_ticket(&q, ticket_id)
         r.outcome = OUTCOME_OK
         r.order_id = 0
         r.error.rc = SQLITE_OK
@@ -352,6 +365,8 @@ cdef class Core:
         if r.outcome == OUTCOME_DUPLICATE:
             # the earlier order as it is now (it may have been paid or cancelled since)
             return Result("duplicate", self.get_order_by_id(r.order_id))
+        if r.outcome == OUTCOME_NOT_ADMITTED:
+            return Result("not_admitted", None, r.ticket_state.decode("ascii", "replace"))
         return Result(OUTCOME_NAMES[r.outcome], None)
 
     cdef bint _sold_out_now(self, long long drop_id) except -1:

@@ -173,6 +173,8 @@ def _new_settings():
         "public_ref_key": secrets.token_hex(32),
         # key of the HMAC that signs the shopper's buyer cookie (issue 7)
         "buyer_cookie_key": secrets.token_hex(32),
+        # key of the HMAC that signs a ticket's Admission-Ticket token (SPEC 11)
+        "ticket_token_key": secrets.token_hex(32),
         # orderCode = offset + orders.id; a random multiple of 10^9 below
         # 9*10^15 so a new or restored database never reuses a PayOS orderCode
         "order_code_offset": str(secrets.randbelow(9_000_000) * 1_000_000_000),

@@ -2,7 +2,7 @@
 # Everything in here runs without the GIL.
 
 cdef enum:
-    N_OUTCOMES = 8
+    N_OUTCOMES = 9
     N_BATCH_BUCKETS = 8         # batch sizes 1, 2-3, 4-7, ..., 64-127, 128+
     MAX_BATCH_LIMIT = 256
 
@@ -27,11 +27,14 @@ cdef enum:  # anonymous: Cython indexes arrays with plain ints, not a named enum
     W_RELEASE
     W_ROLLBACK_TO
     W_FIND_IDEMPOTENT   # (drop_id, key) -> id, request_hash
-    W_LOAD_DROP         # id -> price, total_stock, sold, per_user_limit, hold_seconds, starts_at, ends_at
+    W_LOAD_DROP         # id -> price, total_stock, sold, per_user_limit, hold_seconds, starts_at, ends_at,
+                        #       gated (admission is not open: a line's drop, SPEC 11)
+    W_LOAD_TICKET       # (drop_id, ticket_id) -> buyer, state, admitted_until
     W_LOAD_HOLDING      # (drop_id, user_id) -> quantity
     W_TAKE_STOCK        # (drop_id, quantity): the seed's atomic conditional update
     W_INSERT_ORDER
     W_ADD_HOLDING       # (drop_id, user_id, quantity): the holdings upsert
+    W_USE_TICKET        # (drop_id, ticket_id): the admitted ticket bought with
     N_WRITER_STATEMENTS
 
 cdef const char *WRITER_SQL[N_WRITER_STATEMENTS]
@@ -42,8 +45,10 @@ WRITER_SQL[W_SAVEPOINT] = b"SAVEPOINT purchase"
 WRITER_SQL[W_RELEASE] = b"RELEASE purchase"
 WRITER_SQL[W_ROLLBACK_TO] = b"ROLLBACK TO purchase"
 WRITER_SQL[W_FIND_IDEMPOTENT] = b"SELECT id, request_hash FROM orders WHERE drop_id = ?1 AND idempotency_key = ?2"
-WRITER_SQL[W_LOAD_DROP] = (b"SELECT price, total_stock, sold, per_user_limit, hold_seconds, starts_at, ends_at"
-                           b" FROM drops WHERE id = ?1")
+WRITER_SQL[W_LOAD_DROP] = (b"SELECT price, total_stock, sold, per_user_limit, hold_seconds, starts_at, ends_at,"
+                           b" admission <> 'open' FROM drops WHERE id = ?1")
+WRITER_SQL[W_LOAD_TICKET] = (b"SELECT buyer, state, admitted_until FROM tickets"
+                             b" WHERE drop_id = ?1 AND ticket_id = ?2")
 WRITER_SQL[W_LOAD_HOLDING] = b"SELECT quantity FROM holdings WHERE drop_id = ?1 AND user_id = ?2"
 WRITER_SQL[W_TAKE_STOCK] = b"UPDATE drops SET sold = sold + ?2 WHERE id = ?1 AND sold + ?2 <= total_stock"
 WRITER_SQL[W_INSERT_ORDER] = (b"INSERT INTO orders (drop_id, user_id, quantity, amount, status, idempotency_key,"
@@ -51,6 +56,8 @@ WRITER_SQL[W_INSERT_ORDER] = (b"INSERT INTO orders (drop_id, user_id, quantity, 
                               b" VALUES (?1, ?2, ?3, ?4, 'reserved', ?5, ?6, ?7, ?8)")
 WRITER_SQL[W_ADD_HOLDING] = (b"INSERT INTO holdings (drop_id, user_id, quantity) VALUES (?1, ?2, ?3)"
                              b" ON CONFLICT (drop_id, user_id) DO UPDATE SET quantity = quantity + excluded.quantity")
+WRITER_SQL[W_USE_TICKET] = (b"UPDATE tickets SET state = 'used'"
+                            b" WHERE drop_id = ?1 AND ticket_id = ?2 AND state = 'admitted'")
 
 cdef struct Writer:
     sqlite3 *db

@@ -28,6 +28,7 @@ from dropsvc.http.resources.purchases import ROUTE as PURCHASE_ROUTE
 from dropsvc.http.resources.purchases import Purchases
 from dropsvc.ledger import Engine
 from dropsvc.logs import get_logger
+from dropsvc.tickets import TicketTokens
 
 log = get_logger()
 
@@ -63,7 +64,7 @@ def add_routes(app: falcon.App, engine: Engine, config: Config,
     app.add_route("/healthz", Health())
     app.add_route("/api/drops", DropList(engine))
     app.add_route("/api/drops/{drop_id}", DropItem(engine))
-    purchases = Purchases(engine, buyers)
+    purchases = Purchases(engine, buyers, TicketTokens(engine.secret("ticket_token_key")))
     app.add_route(PURCHASE_ROUTE, purchases)
     app.add_route("/api/orders/{public_ref}", OrderItem(engine))
     app.add_route("/api/orders/{public_ref}/cancel", OrderCancel(engine, checkout.cancel_link_later))

@@ -37,9 +37,9 @@ STATUS_CODES = {
 log = get_logger()
 
 
-def error_body(code: str, message: str) -> bytes:
-    """The envelope as JSON bytes."""
-    return orjson.dumps({"error": {"code": code, "message": message}})
+def error_body(code: str, message: str, **details: str) -> bytes:
+    """The envelope as JSON bytes; ``details`` go in after the message (e.g. ``ticket_state``)."""
+    return orjson.dumps({"error": {"code": code, "message": message, **details}})
 
 
 class ApiError(falcon.HTTPError):

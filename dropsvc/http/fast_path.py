@@ -33,7 +33,7 @@ from dropsvc._engine import StorageError
 from dropsvc.http.errors import ApiError, error_body, storage_unavailable
 from dropsvc.http.observer import RequestObserver
 from dropsvc.http.resources.common import is_json, parse_id
-from dropsvc.http.resources.purchases import BODY_LIMIT, REFUSALS, REJECTED, ROUTE, Purchases
+from dropsvc.http.resources.purchases import BODY_LIMIT, PRERENDERED, REJECTED, ROUTE, Purchases
 
 PREFIX, _, SUFFIX = ROUTE.partition("{drop_id}")
 JSON_HEADER = ("content-type", "application/json")
@@ -48,7 +48,7 @@ class FastPurchases:
         self.app = app
         self.decide = purchases.decide
         self.observed = observer.observed
-        statuses = {200, 201, *(refusal.status for refusal in REFUSALS.values())}  # what ``answer`` gives
+        statuses = {200, 201, *(refusal.status for refusal in PRERENDERED)}  # what ``decide`` gives
         self._status_lines = {code: code_to_http_status(code) for code in statuses}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -69,7 +69,8 @@ class FastPurchases:
             body = orjson.loads(data)
             if type(body) is not dict:
                 raise ValueError("not an object")
-            decided = self.decide(drop_id, body, environ.get("HTTP_COOKIE"), environ.get("HTTP_IDEMPOTENCY_KEY"))
+            decided = self.decide(drop_id, body, environ.get("HTTP_COOKIE"), environ.get("HTTP_IDEMPOTENCY_KEY"),
+                                  environ.get("HTTP_ADMISSION_TICKET"))
         except (ValueError, ApiError):
             # refused before the engine was called: Falcon renders the refusal exactly as it would have
             environ["wsgi.input"] = io.BytesIO(data)

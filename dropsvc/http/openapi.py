@@ -96,9 +96,11 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                           headers={"Location": {"schema": {"type": "string"}}}),
          "200": json_body("the same Idempotency-Key again: the same order", "Order"),
          "404": error("no such drop"),
-         "409": error("refused: sold_out, per_user_limit, not_started or ended"),
+         "409": json_body("refused: sold_out, per_user_limit, not_started or ended; a queue drop also"
+                          " buyer_required (no valid buyer cookie) or not_admitted (with error.ticket_state)",
+                          "PurchaseRefusal"),
          **BODY_ERRORS, **CLIENT_ERRORS, **BUSY},
-        tag="purchases", parameters=params("idempotency_key"), requestBody=body("PurchaseRequest")),
+        tag="purchases", parameters=params("idempotency_key", "admission_ticket"), requestBody=body("PurchaseRequest")),
     ("/api/orders/{public_ref}", "GET"): operation(
         "An order", {"200": json_body("the order", "Order"), "404": error("no such order"), **BUSY},
         tag="orders"),

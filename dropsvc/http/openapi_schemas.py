@@ -13,6 +13,7 @@ from dropsvc._engine import MAX_IDEMPOTENCY_KEY_LENGTH, MAX_QUANTITY, MAX_USER_I
 from dropsvc.drops import MAX_HOLD_SECONDS, MAX_PER_USER_LIMIT, MAX_PRICE, MAX_STOCK, MAX_TIME_MS
 from dropsvc.http.resources.admin_orders import MAX_LIMIT
 from dropsvc.http.resources.common import MAX_ID
+from dropsvc.http.resources.purchases import TICKET_REFUSALS
 from dropsvc.ledger import EVENT_ACTIONS, ORDER_STATUSES
 
 INTEGER = {"type": "integer"}
@@ -55,6 +56,11 @@ ERROR_BODY = obj({"code": {"type": "string"}, "message": {"type": "string"}})
 
 SCHEMAS: dict[str, Any] = {
     "Error": obj({"error": ERROR_BODY}, description="The one error envelope"),
+    "PurchaseRefusal": obj({"error": obj({
+        "code": {"type": "string"}, "message": {"type": "string"},
+        "ticket_state": {"enum": list(TICKET_REFUSALS),
+                         "description": "with not_admitted only: why the Admission-Ticket cannot buy (SPEC 11)"},
+    }, ["code", "message"])}, description="The error envelope; a queue drop's not_admitted adds ticket_state"),
     "Health": obj({"status": {"const": "ok"}}),
     "Drop": obj({
         "id": INTEGER, "slug": {"type": "string"}, "name": {"type": "string"},
@@ -141,6 +147,9 @@ PARAMETERS: dict[str, Any] = {
     "idempotency_key": {"name": "Idempotency-Key", "in": "header", "required": False,
                         "schema": {"type": "string", "minLength": 1, "maxLength": MAX_IDEMPOTENCY_KEY_LENGTH,
                                    "pattern": "^[ -~]+$"}},
+    "admission_ticket": {"name": "Admission-Ticket", "in": "header", "required": False, "schema": {"type": "string"},
+                         "description": "a queue drop's ticket: its `token`, for the buyer cookie it was given to;"
+                                        " open drops ignore it"},
     "if_none_match": {"name": "If-None-Match", "in": "header", "required": False, "schema": {"type": "string"}},
     "v": {"name": "v", "in": "query", "schema": {"type": "string"},
           "description": "the asset's version: with the current one it is cached for a year"},

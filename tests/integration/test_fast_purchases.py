@@ -9,15 +9,19 @@ the parts of a new order that differ between two databases (ids, refs).
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from falcon import testing
 
 from dropsvc import Engine
-from dropsvc.buyers import COOKIE_NAME, Buyers
+from dropsvc.buyers import COOKIE_NAME, USER_ID_PREFIX, Buyers
 from dropsvc.config import Config
 from dropsvc.http.app import create_app, serving_app
 from dropsvc.http.fast_path import FastPurchases
+from dropsvc.http.resources.purchases import TICKET_REFUSALS
+from dropsvc.ledger import TICKET_STATES
+from dropsvc.tickets import TicketTokens
 
 DROP = {"slug": "pair", "name": "Pair", "price": 100_000, "total_stock": 2, "per_user_limit": 1}
 
@@ -38,6 +42,15 @@ def falcon_calls(both) -> int:
     return both[1].app.app.calls
 
 
+def clients(engines: list[Engine]) -> tuple[testing.TestClient, testing.TestClient, list[Engine]]:
+    """Falcon alone on the first engine, the fast path in front of Falcon on the second."""
+    falcon_app = create_app(engines[0], Config.load({}))
+    fast_app = serving_app(engines[1], Config.load({}))
+    assert isinstance(fast_app, FastPurchases)
+    fast_app.app = FalconCalls(fast_app.app)
+    return testing.TestClient(falcon_app), testing.TestClient(fast_app), engines
+
+
 @pytest.fixture
 def both(tmp_path):
     engines = [Engine(tmp_path / f"{name}.db", readers=1) for name in ("falcon", "fast")]
@@ -45,11 +58,7 @@ def both(tmp_path):
         engine.create_drop(**DROP)
         engine.create_drop(**dict(DROP, slug="gone", total_stock=1))
         engine.purchase(2, "first-buyer")  # drop 2 is sold out
-    falcon_app = create_app(engines[0], Config.load({}))
-    fast_app = serving_app(engines[1], Config.load({}))
-    assert isinstance(fast_app, FastPurchases)
-    fast_app.app = FalconCalls(fast_app.app)
-    yield testing.TestClient(falcon_app), testing.TestClient(fast_app), engines
+    yield clients(engines)
     for engine in engines:
         engine.close()
 
@@ -155,3 +164,125 @@ def test_fast_answers_are_counted(both):
         line = next(line for line in text.splitlines() if line.startswith("dropsvc_http_requests_total{")
                     and 'route="/api/drops/{drop_id}/purchases"' in line and f'status="{status}"' in line)
         assert line.endswith(" 1") or line.endswith(" 1.0"), line
+
+
+# -- a line's drop (SPEC 11): the buyer cookie, Admission-Ticket, not_admitted ---------------
+
+LINE, OPEN, OTHER_LINE = 1, 2, 3
+ANN, BOB = "a" * 32, "b" * 32
+
+
+class Line:
+    """Twin engines (one file copied, so one set of keys) with a queue drop, an open drop and another queue drop."""
+
+    def __init__(self, tmp_path) -> None:
+        first = Engine(tmp_path / "falcon.db", readers=1)
+        first.backup(tmp_path / "fast.db")
+        self.engines = [first, Engine(tmp_path / "fast.db", readers=1)]
+        live = {"price": 100_000, "total_stock": 5, "per_user_limit": 2, "starts_at": time.time_ns() // 10**6 - 60_000}
+        for engine in self.engines:
+            engine.create_drop(slug="line", name="Line", admission="queue", **live)
+            engine.create_drop(slug="open", name="Open", **live)
+            engine.create_drop(slug="other-line", name="Other line", admission="queue", **live)
+        self.buyers = Buyers(first.secret("buyer_cookie_key"))
+        self.tokens = TicketTokens(first.secret("ticket_token_key"))
+
+    def join(self, drop_id: int, buyer_id: str) -> str:
+        """The buyer's ticket on both engines (the same number on each); its token."""
+        joined = {engine.join_line(drop_id, USER_ID_PREFIX + buyer_id)[1]["ticket_id"] for engine in self.engines}
+        [ticket_id] = joined
+        return self.tokens.sign(drop_id, ticket_id, buyer_id)
+
+    def admit(self, drop_id: int, buyer_id: str) -> None:
+        until = time.time_ns() // 10**6 + 60_000
+        for engine in self.engines:
+            engine.write(lambda tx: tx.execute("UPDATE tickets SET state = 'admitted', admitted_until = ?"
+                                               " WHERE drop_id = ? AND buyer = ?",
+                                               (until, drop_id, USER_ID_PREFIX + buyer_id)))
+
+    def states(self, drop_id: int, buyer_id: str) -> set[str]:
+        return {engine.buyer_ticket(drop_id, USER_ID_PREFIX + buyer_id)["state"] for engine in self.engines}
+
+    def headers(self, buyer_id: str | None, token: str | None = None, **more: str) -> dict[str, str]:
+        headers = dict(more)
+        if buyer_id is not None:
+            headers["Cookie"] = f"{COOKIE_NAME}={self.buyers.sign(buyer_id)}"
+        if token is not None:
+            headers["Admission-Ticket"] = token
+        return headers
+
+
+@pytest.fixture
+def line(tmp_path):
+    made = Line(tmp_path)
+    yield made, clients(made.engines)
+    for engine in made.engines:
+        assert engine.check() == [], "the stock invariant broke"
+        engine.close()
+
+
+def not_admitted_body(state: str) -> dict:
+    return {"error": {"code": "not_admitted", "message": TICKET_REFUSALS[state], "ticket_state": state}}
+
+
+def test_every_ticket_state_but_admitted_has_its_refusal():
+    assert set(TICKET_REFUSALS) == {"missing", "invalid", "other_buyer"} | set(TICKET_STATES) - {"admitted"}
+
+
+def test_a_line_drop_needs_the_buyer_cookie(line):
+    made, apps = line
+    made.join(LINE, ANN)
+    for body in (buy("ann"), b'{"quantity": 1}', b'{"user_id": 7}'):
+        reply = same_answer(apps, f"/api/drops/{LINE}/purchases", body=body, headers={"Admission-Ticket": "x"})
+        assert reply.status_code == 409 and reply.json["error"]["code"] == "buyer_required"
+    forged_cookie = {"Cookie": f"{COOKIE_NAME}={ANN}.{'0' * 64}"}
+    assert same_answer(apps, f"/api/drops/{LINE}/purchases", body=buy("ann"),
+                       headers=forged_cookie).json["error"]["code"] == "buyer_required"
+    assert falcon_calls(apps) == 0  # answered by the fast path
+    assert same_answer(apps, f"/api/drops/{OPEN}/purchases", body=b'{"quantity": 1}').status_code == 422
+    assert same_answer(apps, f"/api/drops/{OPEN}/purchases", body=buy("ann")).status_code == 201
+    assert {engine.get_drop(LINE)["sold"] for engine in made.engines} == {0}
+
+
+def test_no_admitted_ticket_is_409_not_admitted_with_its_state(line):
+    made, apps = line
+    ann, bob = made.join(LINE, ANN), made.join(LINE, BOB)
+    elsewhere = made.join(OTHER_LINE, ANN)
+    _, drop_mac, buyer_mac = ann.split(".")
+    cases = [
+        (None, "missing"),
+        (ann, "waiting"),
+        (bob, "other_buyer"),                              # a real ticket of the drop, given to bob
+        (elsewhere, "invalid"),                            # ann's, but another drop's
+        (f"1.{drop_mac}.{'0' * 64}", "invalid"),           # ann's ticket, the buyer mac forged
+        (f"2.{drop_mac}.{buyer_mac}", "invalid"),          # ann's macs on bob's ticket number
+        ("1.x.y", "invalid"),
+    ]
+    for token, state in cases:
+        reply = same_answer(apps, f"/api/drops/{LINE}/purchases", body=buy(), headers=made.headers(ANN, token))
+        assert (reply.status_code, reply.json) == (409, not_admitted_body(state)), token
+    assert falcon_calls(apps) == 0
+    assert made.states(LINE, ANN) == {"waiting"} and {e.get_drop(LINE)["sold"] for e in made.engines} == {0}
+
+
+def test_an_admitted_ticket_buys_once(line):
+    made, apps = line
+    token = made.join(LINE, ANN)
+    made.admit(LINE, ANN)
+    path, headers = f"/api/drops/{LINE}/purchases", made.headers(ANN, token, **{"Idempotency-Key": "k-1"})
+    first = same_answer(apps, path, body=buy("ignored", 2), headers=headers)
+    assert first.status_code == 201 and first.json["quantity"] == 2
+    assert made.states(LINE, ANN) == {"used"}
+    again = same_answer(apps, path, body=buy("ignored", 2), headers=headers)  # the same key: the order again
+    assert again.status_code == 200 and again.json == first.json
+    used = same_answer(apps, path, body=buy(), headers=made.headers(ANN, token))
+    assert (used.status_code, used.json) == (409, not_admitted_body("used"))
+    assert {engine.get_drop(LINE)["sold"] for engine in made.engines} == {2}
+
+
+def test_an_open_drop_ignores_the_header(line):
+    made, apps = line
+    for buyer_id, token in ((ANN, "junk"), (BOB, made.join(LINE, BOB)), ("c" * 32, made.join(LINE, ANN))):
+        reply = same_answer(apps, f"/api/drops/{OPEN}/purchases", body=buy(), headers=made.headers(buyer_id, token))
+        assert reply.status_code == 201
+    assert falcon_calls(apps) == 0

@@ -56,7 +56,8 @@ def test_every_family_is_exposed(api):
     samples = wait_for(api, lambda s: requests_of(s, "/healthz", "GET", "200") >= 1)
     text = api.get("/metrics").body.decode()
     assert {family.name for family in text_string_to_metric_families(text)} >= FAMILIES
-    for outcome in ("ok", "sold_out", "per_user_limit", "not_started", "ended", "duplicate"):  # every one, from 0 on
+    # every one, from 0 on
+    for outcome in ("ok", "sold_out", "per_user_limit", "not_started", "ended", "duplicate", "not_admitted"):
         assert ("dropsvc_purchases_total", frozenset({"outcome": outcome}.items())) in samples, outcome
     assert ("dropsvc_wal_bytes", frozenset()) in samples
     workers = value(samples, "dropsvc_workers")

@@ -1,8 +1,9 @@
-"""A base for Hypothesis state machines over a fresh engine on a real file."""
+"""A base for Hypothesis state machines over a fresh engine on a real file; buying with an admitted ticket."""
 
 from __future__ import annotations
 
 import tempfile
+import time
 from pathlib import Path
 
 from hypothesis.stateful import RuleBasedStateMachine
@@ -25,3 +26,18 @@ class EngineMachine(RuleBasedStateMachine):
         finally:
             self.engine.close()
             self.folder.cleanup()
+
+
+def buy_admitted(engine: Engine, drop_id: int, buyer: str, ticket_id: int, quantity: int = 1) -> dict:
+    """The real purchase of an admitted ticket, in tests whose line runs on a simulated clock.
+
+    The purchase checks the window by the real clock inside its transaction, so the ticket's
+    ``admitted_until`` (set by a pass at the test's time) is moved past now first; the engine then
+    checks the ticket, marks it used and takes the stock.
+    """
+    later = time.time_ns() // 1_000_000 + 60_000
+    engine.write(lambda tx: tx.execute("UPDATE tickets SET admitted_until = ? WHERE drop_id = ? AND ticket_id = ?"
+                                       " AND state = 'admitted'", (later, drop_id, ticket_id)))
+    result = engine.purchase(drop_id, buyer, quantity, ticket_id=ticket_id)
+    assert result.ok, (result.outcome, result.ticket_state)
+    return result.order

@@ -1,14 +1,15 @@
 """Check-in and stock-aware admission of a queue drop's line (SPEC 11), pass by pass, with explicit
 times: the close, the first wave and its margin in units, units coming back to the earliest waiting
 ticket, everyone back to waiting at remaining 0, absence and a late check-in, lapses, the finish at
-once, the end, a restart keeping windows, and the admissions log. A purchase of an admitted ticket
-is simulated as the engine's purchase will make it: the ticket marked used, the stock taken."""
+once, the end, a restart keeping windows, and the admissions log. An admitted ticket buys through the
+engine's purchase (engine_machine.buy_admitted: its window moved onto the real clock first)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from engine_machine import buy_admitted
 
 from dropsvc import Engine
 from dropsvc.ledger import admission
@@ -50,14 +51,10 @@ def states(engine, drop_id: int) -> list[str]:
 
 
 def buy(engine, drop_id: int, position: int, quantity: int = 1) -> dict:
-    """What the purchase of an admitted ticket does: the ticket used, the stock taken (a hold)."""
+    """The purchase of an admitted ticket: the engine marks it used and takes the stock (a hold)."""
     ticket = ticket_at(engine, drop_id, position)
     assert ticket["state"] == "admitted"
-    engine.write(lambda tx: tx.execute("UPDATE tickets SET state = 'used' WHERE drop_id = ? AND ticket_id = ?",
-                                       (drop_id, ticket["ticket_id"])))
-    result = engine.purchase(drop_id, ticket["buyer"], quantity)
-    assert result.ok, result.outcome
-    return result.order
+    return buy_admitted(engine, drop_id, ticket["buyer"], ticket["ticket_id"], quantity)
 
 
 def admit(engine, drop_id: int, now: int) -> dict[str, int]:

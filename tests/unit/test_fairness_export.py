@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+from engine_machine import buy_admitted
+
 from dropsvc.fairness import verify
 from dropsvc.ledger import admission
 
@@ -23,20 +25,17 @@ def run_line(engine, make_drop) -> int:
         outcome, ticket = engine.join_line(drop_id, f"b{n}", now=START - 100 + n)
         assert outcome == "ok"
         tickets[n] = ticket["ticket_id"]
-    engine.admit_drop(drop_id, now=START)  # the close
-    by_position = {row["position"]: row for row in engine.read(
+    assert engine.record_close(drop_id, now=START)  # the pre-queue's positions, by draw key
+    at = {row["position"]: row for row in engine.read(
         "SELECT ticket_id, buyer, position FROM tickets WHERE drop_id = ?", (drop_id,))}
-    for position in (1, 3, 4, 5, 6, 7, 8):  # position 2 is not there
-        row = by_position[position]
-        engine.check_in(drop_id, row["ticket_id"], row["buyer"], now=PRESENT)
-    engine.admit_drop(drop_id, now=START + 10)  # 1, 2 (absent), 3, 4 admitted: 3 units
+    for position in (1, 3, 4, 5, 6, 7, 8):  # the holder at position 2 is not there
+        engine.check_in(drop_id, at[position]["ticket_id"], at[position]["buyer"], now=PRESENT)
+    engine.admit_drop(drop_id, now=START + 10)  # the first wave, 3 units: 1, 3 and 4 admitted, 2 absent
     for position in (1, 3):
-        row = by_position[position]
-        assert engine.purchase(drop_id, row["buyer"], 1, ticket_id=row["ticket_id"]).ok
-    engine.admit_drop(drop_id, now=START + 61_000)  # position 4's window ran out: lapsed, 5 admitted
-    assert engine.join_line(drop_id, "late-joiner", now=START + 62_000)[0] == "ok"  # fifo
-    row = by_position[2]
-    engine.check_in(drop_id, row["ticket_id"], row["buyer"], now=START + 63_000)  # back, at the end
+        buy_admitted(engine, drop_id, at[position]["buyer"], at[position]["ticket_id"])
+    engine.admit_drop(drop_id, now=START + 61_000)  # 4's window ran out: lapsed, 5 admitted
+    assert engine.join_line(drop_id, "late-joiner", now=START + 62_000)[0] == "ok"  # fifo, position 9
+    engine.check_in(drop_id, at[2]["ticket_id"], at[2]["buyer"], now=START + 63_000)  # back, at the end: 10
     engine.admit_drop(drop_id, now=START + 64_000)
     return drop_id
 
@@ -47,8 +46,8 @@ def test_a_real_line_exports_a_file_that_checks_out(engine, make_drop, tmp_path)
     lines = engine.fairness_tickets(drop_id)
     assert len(lines) == 9 and all("buyer" not in line for line in lines)
     assert {line["outcome"] for line in lines} >= {"bought", "lapsed", "admitted"}
-    moved = next(line for line in lines if line["first_position"] is not None)
-    assert moved["position"] > moved["first_position"] == 2
+    [moved] = [line for line in lines if line["first_position"] is not None]
+    assert moved["position"] == 10 and moved["first_position"] == 2
     assert verify(fairness, lines) == []
     path = tmp_path / "fairness.jsonl"
     path.write_bytes(engine.fairness_file(drop_id))
@@ -57,7 +56,8 @@ def test_a_real_line_exports_a_file_that_checks_out(engine, make_drop, tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
 
     tampered = [dict(line) for line in lines]
-    first, second = (next(line for line in tampered if line["position"] == p) for p in (1, 2))
+    placed = {line["position"]: line for line in tampered}
+    first, second = placed[1], placed[4]
     first["position"], second["position"] = second["position"], first["position"]
     assert verify(fairness, tampered)
     changed = dict(fairness, seed="00" * 32)

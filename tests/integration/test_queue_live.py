@@ -7,6 +7,7 @@ import json
 import time
 
 from live_server import Reply, exchange, run_cli
+from prometheus_client.parser import text_string_to_metric_families
 
 from dropsvc import Engine
 from dropsvc.buyers import COOKIE_NAME, Buyers
@@ -45,6 +46,7 @@ def test_verify_fairness_over_http_on_a_closed_and_admitted_line(start_server):
     bought = call("POST", "/purchases", {"Content-Type": "application/json", "Admission-Ticket": first["token"],
                                          **cookie}, json.dumps({"quantity": 1}).encode())
     assert bought.status == 201, bought.body
+    assert_queue_gauges(exchange(conn, "GET", "/metrics").body.decode(), drop_id)
     conn.close()
     url = f"{server.base_url}/api/drops/{drop_id}/fairness"
     verified = run_cli("verify-fairness", url)
@@ -52,3 +54,14 @@ def test_verify_fairness_over_http_on_a_closed_and_admitted_line(start_server):
     assert f"ok: {BUYERS} tickets" in verified.stdout
     broken = run_cli("verify-fairness", f"{server.base_url}/api/drops/{drop_id + 1}/fairness")
     assert broken.returncode == 2
+
+
+def assert_queue_gauges(text: str, drop_id: int) -> None:
+    """The line's gauges at scrape time: its tickets by state (one used) and its state (admitting)."""
+    samples = {(sample.name, sample.labels.get("state")): sample.value
+               for family in text_string_to_metric_families(text) for sample in family.samples
+               if sample.labels.get("drop_id") == str(drop_id)}
+    assert sum(value for (name, _), value in samples.items() if name == "dropsvc_queue_tickets") == BUYERS
+    assert samples[("dropsvc_queue_tickets", "used")] == 1
+    assert samples[("dropsvc_queue_state", "admitting")] == 1 and samples[("dropsvc_queue_state", "sold_out")] == 0
+    assert samples[("dropsvc_queue_admitted_through", None)] >= 1

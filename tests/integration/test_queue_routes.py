@@ -112,8 +112,10 @@ def test_the_view_answers_only_the_tickets_buyer_and_checks_in(shop):
     assert set(reply.json) == TICKET_FIELDS and reply.json["token"] == shop.tokens.sign(shop.line, 1, buyer_id)
     checked_in = shop.engine.ticket_of(shop.line, 1)["checked_in_at"]
     assert checked_in is not None
-    shop.view(headers, ticket_id)
+    assert shop.view(headers, ticket_id).json == reply.json
     assert shop.engine.ticket_of(shop.line, 1)["checked_in_at"] == checked_in  # written once
+    # a view that changes nothing answers from the check-in's own read: the ticket's row as it is
+    assert shop.engine.check_in(shop.line, 1, USER_ID_PREFIX + buyer_id) == shop.engine.ticket_of(shop.line, 1)
     _, stranger = shop.cookie()
     for who, ticket, drop_id in ((stranger, ticket_id, None), (headers, "2", None), (headers, "0", None),
                                  (headers, "x", None), (headers, "9" * 30, None), (headers, ticket_id, shop.open),

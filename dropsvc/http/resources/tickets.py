@@ -5,9 +5,9 @@ cookie buyer's (the engine's user_id ``buyer-<id>``), and only that buyer
 sees it; anyone else, an unknown or a malformed ticket id alike, gets 404
 ``ticket_not_found``. The ticket object never carries the buyer id.
 
-A ticket's view is on the herd's path: the check-in read (it writes once per
-ticket, in its window), the ticket's row, and one small read for ``ahead``
-and the estimate.
+A ticket's view is on the herd's path: the check-in read, which carries the
+ticket's row (it writes, and reads the row again, once per ticket in its
+window), and one small read for ``ahead`` and the estimate.
 
 ``eta_s``, a rough estimate in seconds, for a waiting ticket with a position
 while units remain: 0 when the units of the tickets ahead (``ahead`` x

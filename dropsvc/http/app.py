@@ -26,6 +26,8 @@ from dropsvc.http.resources.pages import Site, add_page_routes
 from dropsvc.http.resources.payments import OrderCheckout, PayOSWebhook
 from dropsvc.http.resources.purchases import ROUTE as PURCHASE_ROUTE
 from dropsvc.http.resources.purchases import Purchases
+from dropsvc.http.resources.queue import Fairness, FairnessTickets, QueueDocument
+from dropsvc.http.resources.tickets import TicketItem, Tickets, TicketViews
 from dropsvc.ledger import Engine
 from dropsvc.logs import get_logger
 from dropsvc.tickets import TicketTokens
@@ -64,8 +66,15 @@ def add_routes(app: falcon.App, engine: Engine, config: Config,
     app.add_route("/healthz", Health())
     app.add_route("/api/drops", DropList(engine))
     app.add_route("/api/drops/{drop_id}", DropItem(engine))
-    purchases = Purchases(engine, buyers, TicketTokens(engine.secret("ticket_token_key")))
+    tokens = TicketTokens(engine.secret("ticket_token_key"))
+    purchases = Purchases(engine, buyers, tokens)
     app.add_route(PURCHASE_ROUTE, purchases)
+    ticket_views = TicketViews(engine, buyers, tokens)
+    app.add_route("/api/drops/{drop_id}/tickets", Tickets(ticket_views))
+    app.add_route("/api/drops/{drop_id}/tickets/{ticket_id}", TicketItem(ticket_views))
+    app.add_route("/api/drops/{drop_id}/queue", QueueDocument(engine))
+    app.add_route("/api/drops/{drop_id}/fairness", Fairness(engine))
+    app.add_route("/api/drops/{drop_id}/fairness/tickets", FairnessTickets(engine))
     app.add_route("/api/orders/{public_ref}", OrderItem(engine))
     app.add_route("/api/orders/{public_ref}/cancel", OrderCancel(engine, checkout.cancel_link_later))
     app.add_route("/api/orders/{public_ref}/checkout", OrderCheckout(checkout))

@@ -72,6 +72,41 @@ ICON_ASSET = {"200": {"description": "the icon",
                       "content": {"image/x-icon": {"schema": {"type": "string", "format": "binary"}}}},
               **NOT_MODIFIED, "404": error("no icon installed")}
 
+TICKET_404 = {"404": error("ticket_not_found: no such ticket, or another buyer's")}
+BUYER_409 = "buyer_required: no valid buyer cookie"
+QUEUE_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("/api/drops/{drop_id}/tickets", "POST"): operation(
+        "Join a queue drop's line (the buyer cookie's one ticket)",
+        {"201": json_body("joined: the new ticket", "Ticket", headers={"Location": {"schema": {"type": "string"}}}),
+         "200": json_body("this buyer's ticket, as it is", "Ticket"),
+         "404": error("drop_not_found, or no_queue (an open drop)"),
+         "409": error(BUYER_409 + ", or queue_closed (the drop has ended)"), **BODY_ERRORS, **CLIENT_ERRORS,
+         **BUSY}, tag="queue", requestBody=body("JoinRequest")),
+    ("/api/drops/{drop_id}/tickets/{ticket_id}", "GET"): operation(
+        "The buyer's view of a ticket (it checks in, from 10 minutes before the close)",
+        {"200": json_body("the ticket (Cache-Control: private, no-store)", "Ticket"), **TICKET_404,
+         "409": error(BUYER_409), **CLIENT_ERRORS, **BUSY}, tag="queue"),
+    ("/api/drops/{drop_id}/tickets/{ticket_id}", "DELETE"): operation(
+        "Leave the line (state left)",
+        {"200": json_body("left: the ticket", "Ticket"), **TICKET_404,
+         "409": error(BUYER_409 + ", already_left, or ticket_final (used, lapsed, sold_out, ended...)"),
+         **CLIENT_ERRORS, **BUSY}, tag="queue"),
+    ("/api/drops/{drop_id}/queue", "GET"): operation(
+        "The public queue document (the same for everyone; cached about a second)",
+        {"200": json_body("the document", "QueueDocument"), **NOT_MODIFIED,
+         "404": error("drop_not_found, or no_queue (an open drop)"), **CLIENT_ERRORS, **BUSY},
+        tag="queue", parameters=params("if_none_match")),
+    ("/api/drops/{drop_id}/fairness", "GET"): operation(
+        "The line's commitment and, once the close is recorded, its seed",
+        {"200": json_body("commitment and seed", "Fairness"),
+         "404": error("drop_not_found, or no_queue (an open drop)"), **CLIENT_ERRORS, **BUSY}, tag="queue"),
+    ("/api/drops/{drop_id}/fairness/tickets", "GET"): operation(
+        "The line's tickets for the audit, one JSON object a line (what verify-fairness checks)",
+        {"200": text_body("one ticket a line, never a buyer", "application/x-ndjson"),
+         "404": error("drop_not_found, or no_queue (an open drop)"),
+         "409": error("not_revealed: the close is not recorded yet"), **CLIENT_ERRORS, **BUSY}, tag="queue"),
+}
+
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("/healthz", "GET"): operation("Liveness: the process answers", {"200": json_body("alive", "Health")},
                                    tag="operations"),
@@ -101,6 +136,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
                           "PurchaseRefusal"),
          **BODY_ERRORS, **CLIENT_ERRORS, **BUSY},
         tag="purchases", parameters=params("idempotency_key", "admission_ticket"), requestBody=body("PurchaseRequest")),
+    **QUEUE_OPERATIONS,
     ("/api/orders/{public_ref}", "GET"): operation(
         "An order", {"200": json_body("the order", "Order"), "404": error("no such order"), **BUSY},
         tag="orders"),

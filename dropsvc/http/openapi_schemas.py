@@ -14,13 +14,17 @@ from dropsvc.drops import MAX_HOLD_SECONDS, MAX_PER_USER_LIMIT, MAX_PRICE, MAX_S
 from dropsvc.http.resources.admin_orders import MAX_LIMIT
 from dropsvc.http.resources.common import MAX_ID
 from dropsvc.http.resources.purchases import TICKET_REFUSALS
-from dropsvc.ledger import EVENT_ACTIONS, ORDER_STATUSES
+from dropsvc.ledger import EVENT_ACTIONS, ORDER_STATUSES, TICKET_KINDS, TICKET_STATES
 
 INTEGER = {"type": "integer"}
 TIME_MS = {"type": "integer", "description": "milliseconds since the Unix epoch"}
 NULLABLE_TIME_MS = {"type": ["integer", "null"], "description": "milliseconds since the Unix epoch"}
 NULLABLE_STRING = {"type": ["string", "null"]}
 DROP_STATUSES = ["upcoming", "live", "sold_out", "ended"]
+QUEUE_STATES = ["upcoming", "entries_open", "admitting", "all_held", "sold_out", "ended"]
+HEX = {"type": "string", "pattern": "^[0-9a-f]{64}$"}
+NULLABLE_HEX = {"type": ["string", "null"], "pattern": "^[0-9a-f]{64}$"}
+NULLABLE_INTEGER = {"type": ["integer", "null"]}
 
 
 def ref(name: str) -> dict[str, str]:
@@ -78,6 +82,24 @@ SCHEMAS: dict[str, Any] = {
                     "description": "required unless the request carries a valid buyer cookie, which wins"},
         "quantity": {"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY, "default": 1},
     }, ["user_id"], closed=True),
+    "JoinRequest": obj({
+        "altcha": {"type": "string", "description": "the ALTCHA widget's payload (accepted, not checked yet)"},
+    }, [], closed=True),
+    "Ticket": obj({
+        "ticket_id": {"type": "string", "pattern": "^[1-9][0-9]*$"},
+        "token": {"type": "string", "description": "send it back as the Admission-Ticket header"},
+        "kind": {"enum": list(TICKET_KINDS)}, "joined_at": TIME_MS, "state": {"enum": list(TICKET_STATES)},
+        "position": {**NULLABLE_INTEGER, "description": "null before the close"},
+        "ahead": {**NULLABLE_INTEGER, "description": "waiting tickets ahead; null before the close"},
+        "admitted_until": NULLABLE_TIME_MS,
+        "eta_s": {**NULLABLE_INTEGER, "description": "a rough estimate in seconds (see the ticket resource)"},
+    }, description="A ticket of a queue drop's line (SPEC 11); never the buyer"),
+    "QueueDocument": obj({
+        "state": {"enum": QUEUE_STATES}, "admitted_through": INTEGER, "waiting": INTEGER,
+        "remaining": INTEGER, "held": INTEGER, "commitment": HEX,
+        "seed": {**NULLABLE_HEX, "description": "null until the close is recorded"}, "poll_after_ms": INTEGER,
+    }, description="The public queue document, the same for everyone"),
+    "Fairness": obj({"commitment": HEX, "seed": {**NULLABLE_HEX, "description": "null until the close"}}),
     "Order": obj({
         "public_ref": {"type": "string"}, "drop_id": INTEGER, "user_id": {"type": "string"},
         "quantity": INTEGER, "amount": INTEGER, "status": {"enum": list(ORDER_STATUSES)},
@@ -137,6 +159,8 @@ PARAMETERS: dict[str, Any] = {
     "public_ref": {"name": "public_ref", "in": "path", "required": True,
                    "schema": {"type": "string", "pattern": "^[a-z2-7]{26}$"},
                    "description": "the order's shopper-facing id (unknown and forged refs alike are 404)"},
+    "ticket_id": {"name": "ticket_id", "in": "path", "required": True,
+                  "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}},
     "name": {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}},
     "limit": {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT,
                                                          "default": 100}},

@@ -63,8 +63,9 @@ WITH chosen (ticket_id) AS MATERIALIZED (SELECT value FROM json_each(?2))
 UPDATE tickets SET state = 'absent'
   FROM chosen WHERE tickets.drop_id = ?1 AND tickets.ticket_id = chosen.ticket_id AND tickets.state = 'waiting'
 """
+TICKET_NAMES = tuple(column.strip() for column in TICKET_COLUMNS.split(","))
 CHECK_IN_SQL = (
-    f"SELECT {', '.join('t.' + column.strip() for column in TICKET_COLUMNS.split(','))},"
+    f"SELECT {', '.join('t.' + name for name in TICKET_NAMES)},"
     " d.admission, d.starts_at, d.entries_close_at"
     " FROM tickets t JOIN drops d ON d.id = t.drop_id WHERE t.drop_id = ? AND t.ticket_id = ?"
 )
@@ -186,7 +187,7 @@ class AdmissionMixin:
         None for an unknown ticket or another buyer's. Writes only when it changes
         something (the first check-in in the window, or an ``absent`` ticket coming
         back: ``waiting`` at the highest position given so far + 1, its first
-        position kept); every other view is a read.
+        position kept); every other view is one read, whose row is returned.
         """
         def due(ticket: dict[str, Any] | None, at: int) -> bool:
             if ticket is None or ticket["buyer"] != buyer or ticket["admission"] not in KIND_BEFORE_CLOSE:
@@ -216,7 +217,8 @@ class AdmissionMixin:
             return None
         if due(rows[0], now_ms() if now is None else now):
             self.write(record)
-        return self.ticket_of(drop_id, ticket_id)
+            return self.ticket_of(drop_id, ticket_id)
+        return {name: rows[0][name] for name in TICKET_NAMES}  # a view that changed nothing: one read
 
     def admit_drop(self, drop_id: int, now: int | None = None) -> dict[str, int]:
         """One admission pass over the drop, one write transaction (time read inside it unless given)."""

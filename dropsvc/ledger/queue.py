@@ -50,6 +50,12 @@ FAIRNESS_SQL = (
     " LEFT JOIN queue_closes c ON c.drop_id = d.id LEFT JOIN drop_seeds s ON s.drop_id = c.drop_id"
     " WHERE d.id = ?"
 )
+# a ticket's outlook, one statement: the waiting tickets ahead of a position (?2; none when NULL) and
+# what the estimate of its wait needs (the partial index on positions answers the count)
+OUTLOOK_SQL = (
+    "SELECT (SELECT COUNT(*) FROM tickets WHERE drop_id = ?1 AND state = 'waiting' AND position < ?2) AS ahead,"
+    " total_stock - sold AS remaining, per_user_limit, admit_seconds FROM drops WHERE id = ?1"
+)
 FIGURES_SQL = (
     "SELECT d.admission, c.closed_at, c.prequeue_size, t.state, COUNT(t.ticket_id) AS tickets,"
     " MAX(t.position) AS last_position,"
@@ -173,6 +179,17 @@ class QueueMixin:
         """This buyer's ticket for the drop, or None."""
         rows = self.read(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE drop_id = ? AND buyer = ?", (drop_id, buyer))
         return rows[0] if rows else None
+
+    def ticket_outlook(self, drop_id: int, position: int | None) -> dict[str, Any] | None:
+        """``ahead`` (waiting tickets before ``position``, None without one), ``remaining``,
+        ``per_user_limit`` and ``admit_seconds`` of the drop, one small read; None for an unknown drop."""
+        rows = self.read(OUTLOOK_SQL, (drop_id, position))
+        if not rows:
+            return None
+        outlook = dict(rows[0])
+        if position is None:
+            outlook["ahead"] = None
+        return outlook
 
     def leave_line(self, drop_id: int, ticket_id: int, buyer: str) -> str:
         """The buyer's ticket leaves the line (state ``left``).

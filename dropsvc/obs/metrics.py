@@ -47,6 +47,7 @@ from prometheus_client.registry import Collector
 from dropsvc.drops import drop_status, now_ms
 from dropsvc.ledger import Engine
 from dropsvc.logs import EventLogger, get_logger
+from dropsvc.obs.queue_metrics import QueueCollector
 from dropsvc.threads import start_daemon
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -259,6 +260,7 @@ class Metrics:
             for metric in metrics:
                 self.registry.register(metric)
         self.registry.register(StateCollector(engine, workers))
+        self.registry.register(QueueCollector(engine))
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

@@ -1,0 +1,159 @@
+"""A queue drop's tickets (SPEC 11): join the line, view a ticket (the check-in), leave.
+
+Every route needs the buyer cookie (``dropsvc.buyers``): a ticket is the
+cookie buyer's (the engine's user_id ``buyer-<id>``), and only that buyer
+sees it; anyone else, an unknown or a malformed ticket id alike, gets 404
+``ticket_not_found``. The ticket object never carries the buyer id.
+
+A ticket's view is on the herd's path: the check-in read, which carries the
+ticket's row (it writes, and reads the row again, once per ticket in its
+window), and one small read for ``ahead`` and the estimate.
+
+``eta_s``, a rough estimate in seconds, for a waiting ticket with a position
+while units remain: 0 when the units of the tickets ahead (``ahead`` x
+per_user_limit) are fewer than ``remaining``; else the line is assumed to turn
+over at most ``remaining`` units per admission window, so
+``ceil(units ahead / remaining) x admit_seconds``. An admitted ticket: the
+seconds left in its window. Otherwise null (before the close, nothing
+remaining, a final state).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from dropsvc.buyers import USER_ID_PREFIX, Buyers
+from dropsvc.drops import now_ms
+from dropsvc.http.errors import ApiError, invalid_field, not_found
+from dropsvc.http.resources.common import parse_id, read_json_object, send_json
+from dropsvc.http.resources.drops import drop_not_found
+from dropsvc.ledger import Engine
+from dropsvc.tickets import TicketTokens
+
+BODY_LIMIT = 4096
+JOIN_FIELDS = ("altcha",)  # the ALTCHA payload: accepted (a string) and not checked yet
+PRIVATE = "private, no-store"
+BUYER_REQUIRED = "the line needs the buyer cookie the drop's page gives"
+
+
+def ticket_not_found(ticket_id: object) -> ApiError:
+    return not_found("ticket_not_found", f"you have no ticket {str(ticket_id)[:32]!r} in this drop's line")
+
+
+def no_queue(drop_id: object) -> ApiError:
+    return not_found("no_queue", f"drop {drop_id} has no line: it sells to everyone (admission open)")
+
+
+def eta_seconds(ticket: dict[str, Any], outlook: dict[str, Any], now: int) -> int | None:
+    """The estimate of the module's docstring."""
+    if ticket["state"] == "admitted" and ticket["admitted_until"] is not None:
+        return max(0, -(-(ticket["admitted_until"] - now) // 1000))
+    remaining, ahead = outlook["remaining"], outlook["ahead"]
+    if ticket["state"] != "waiting" or ahead is None or remaining <= 0 or not outlook["admit_seconds"]:
+        return None
+    units = ahead * outlook["per_user_limit"]
+    if units < remaining:
+        return 0
+    return -(-units // remaining) * outlook["admit_seconds"]
+
+
+class TicketViews:
+    """What the ticket routes share: the buyer of a request and the ticket object."""
+
+    def __init__(self, engine: Engine, buyers: Buyers, tokens: TicketTokens) -> None:
+        self.engine = engine
+        self.buyers = buyers
+        self.tokens = tokens
+
+    def buyer(self, req: falcon.Request) -> str:
+        """The cookie buyer's id, or 409 buyer_required."""
+        buyer_id = self.buyers.buyer_of(req)
+        if buyer_id is None:
+            raise ApiError(409, "buyer_required", BUYER_REQUIRED)
+        return buyer_id
+
+    def present(self, drop_id: int, ticket: dict[str, Any], buyer_id: str) -> dict[str, Any]:
+        """The ticket object (SPEC 11), without the buyer."""
+        outlook = self.engine.ticket_outlook(drop_id, ticket["position"]) or {
+            "ahead": None, "remaining": 0, "per_user_limit": 1, "admit_seconds": None}
+        return {
+            "ticket_id": str(ticket["ticket_id"]),
+            "token": self.tokens.sign(drop_id, ticket["ticket_id"], buyer_id),
+            "kind": ticket["kind"], "joined_at": ticket["joined_at"], "state": ticket["state"],
+            "position": ticket["position"], "ahead": outlook["ahead"],
+            "admitted_until": ticket["admitted_until"], "eta_s": eta_seconds(ticket, outlook, now_ms()),
+        }
+
+
+def join_body(req: falcon.Request) -> None:
+    """The join's body: a JSON object with at most ``altcha`` (a string, not checked yet), or 4xx."""
+    body = read_json_object(req, BODY_LIMIT)
+    for name, value in body.items():
+        if name not in JOIN_FIELDS:
+            raise invalid_field(f"unknown field {name[:64]!r}: the body takes altcha only")
+        if type(value) is not str:
+            raise invalid_field("altcha must be a string")
+
+
+class Tickets:
+    """POST /api/drops/{drop_id}/tickets: join the line (201 a new ticket, 200 the buyer's own)."""
+
+    def __init__(self, views: TicketViews) -> None:
+        self.views = views
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, drop_id: str) -> None:
+        number = parse_id(drop_id)
+        if number is None:
+            raise drop_not_found(drop_id)
+        join_body(req)
+        buyer_id = self.views.buyer(req)
+        outcome, ticket = self.views.engine.join_line(number, USER_ID_PREFIX + buyer_id)
+        if outcome == "not_found":
+            raise drop_not_found(drop_id)
+        if outcome == "no_queue":
+            raise no_queue(number)
+        if outcome == "queue_closed":
+            raise ApiError(409, "queue_closed", "the line is closed: the drop has ended")
+        if ticket is None:
+            raise RuntimeError(f"join_line answered {outcome!r} without a ticket")
+        send_json(resp, self.views.present(number, ticket, buyer_id), 201 if outcome == "ok" else 200)
+        if outcome == "ok":
+            resp.location = f"/api/drops/{number}/tickets/{ticket['ticket_id']}"
+
+
+class TicketItem:
+    """GET (the buyer's view, which checks in) and DELETE (leave) one ticket."""
+
+    def __init__(self, views: TicketViews) -> None:
+        self.views = views
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, drop_id: str, ticket_id: str) -> None:
+        resp.cache_control = [PRIVATE]
+        buyer_id = self.views.buyer(req)
+        number, ticket_number = parse_id(drop_id), parse_id(ticket_id)
+        ticket = None
+        if number is not None and ticket_number is not None:
+            ticket = self.views.engine.check_in(number, ticket_number, USER_ID_PREFIX + buyer_id)
+        if ticket is None or number is None:
+            raise ticket_not_found(ticket_id)
+        send_json(resp, self.views.present(number, ticket, buyer_id))
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, drop_id: str, ticket_id: str) -> None:
+        resp.cache_control = [PRIVATE]
+        buyer_id = self.views.buyer(req)
+        number, ticket_number = parse_id(drop_id), parse_id(ticket_id)
+        if number is None or ticket_number is None:
+            raise ticket_not_found(ticket_id)
+        outcome = self.views.engine.leave_line(number, ticket_number, USER_ID_PREFIX + buyer_id)
+        if outcome == "not_found":
+            raise ticket_not_found(ticket_id)
+        if outcome == "already_left":
+            raise ApiError(409, "already_left", "this ticket has already left the line")
+        if outcome != "ok":
+            raise ApiError(409, "ticket_final", f"this ticket is {outcome}: it can no longer leave the line")
+        ticket = self.views.engine.ticket_of(number, ticket_number)
+        if ticket is None:
+            raise ticket_not_found(ticket_id)
+        send_json(resp, self.views.present(number, ticket, buyer_id))

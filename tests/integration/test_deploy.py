@@ -305,3 +305,23 @@ def origin_gets(nginx: Nginx, path: str) -> int:
                 and 'method="GET"' in line):
             total += int(float(line.rsplit(" ", 1)[1]))
     return total
+
+
+def test_joins_of_a_line_over_the_per_address_budget_get_429(nginx):
+    """One address inventing buyers: the first few joins pass, then nginx answers 429 (SPEC 11)."""
+    from dropsvc import Engine
+    from dropsvc.buyers import COOKIE_NAME, Buyers
+
+    with Engine(nginx.backend.db_path) as engine:  # the admin API takes no admission fields yet
+        drop_id = engine.create_drop(slug="a-line", name="A line", price=1_000_000, total_stock=10, admission="queue")
+        buyers = Buyers(engine.secret("buyer_cookie_key"))
+    conn = nginx.connect()
+    statuses = []
+    for _ in range(15):
+        cookie = f"{COOKIE_NAME}={buyers.new_cookie()[1]}"
+        statuses.append(exchange(conn, "POST", f"/api/drops/{drop_id}/tickets", b"{}",
+                                 {"Content-Type": "application/json", "Cookie": cookie}).status)
+    conn.close()
+    assert statuses[:5] == [201] * 5 and statuses.count(429) >= 8, statuses
+    assert set(statuses) <= {201, 429}
+    assert nginx.request("GET", f"/api/drops/{drop_id}/queue").status == 200  # the document is not held to it

@@ -28,18 +28,18 @@ class AuditMixin:
     def fairness_tickets(self, drop_id: int) -> list[dict[str, Any]] | None:
         """The export's ticket lines, or None while the seed is not revealed (and for an open drop)."""
         fairness = self.fairness(drop_id)
+        return None if fairness is None or fairness["seed"] is None else self._ticket_lines(drop_id)
+
+    def fairness_file(self, drop_id: int) -> bytes | None:
+        """The whole fairness file (JSON lines: the ``/fairness`` object, then the tickets), or None."""
+        fairness = self.fairness(drop_id)
         if fairness is None or fairness["seed"] is None:
             return None
+        return b"".join(orjson.dumps(line) + b"\n" for line in [fairness, *self._ticket_lines(drop_id)])
+
+    def _ticket_lines(self, drop_id: int) -> list[dict[str, Any]]:
         return [{"ticket_id": str(row["ticket_id"]), "joined_at": row["joined_at"], "kind": row["kind"],
                  "draw_key": row["draw_key"] if row["kind"] != "fifo" else None, "position": row["position"],
                  "first_position": row["first_position"], "checked_in_at": row["checked_in_at"],
                  "admitted_at": orjson.loads(row["admitted_at"]), "outcome": OUTCOMES.get(row["state"], row["state"])}
                 for row in self.read(EXPORT_SQL, (drop_id,))]
-
-    def fairness_file(self, drop_id: int) -> bytes | None:
-        """The whole fairness file (JSON lines: the ``/fairness`` object, then the tickets), or None."""
-        tickets = self.fairness_tickets(drop_id)
-        if tickets is None:
-            return None
-        lines = [self.fairness(drop_id), *tickets]
-        return b"".join(orjson.dumps(line) + b"\n" for line in lines)

@@ -15,8 +15,8 @@ import falcon
 
 from dropsvc.drops import EDITABLE_FIELDS, OPTIONAL_FIELDS, REQUIRED_FIELDS, present_drop
 from dropsvc.http.errors import ApiError, invalid_field
-from dropsvc.http.resources.common import parse_id, read_json_object, send_json
-from dropsvc.http.resources.drops import drop_not_found
+from dropsvc.http.resources.common import read_json_object, send_json
+from dropsvc.http.resources.drops import drop_not_found, drop_number
 from dropsvc.ledger import Engine
 from dropsvc.logs import get_logger
 
@@ -84,9 +84,7 @@ class AdminDropItem(AdminResource):
     """PATCH /api/admin/drops/{drop_id}: change fields; stock never below sold."""
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, drop_id: str) -> None:
-        number = parse_id(drop_id)
-        if number is None:
-            raise drop_not_found(drop_id)
+        number = drop_number(drop_id)
         changes = checked_fields(read_json_object(req, BODY_LIMIT), PATCH_FIELDS)
         row = self.engine.update_drop(number, **changes)
         if row is None:

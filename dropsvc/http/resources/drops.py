@@ -20,6 +20,14 @@ def drop_not_found(drop_id: object) -> ApiError:
     return not_found("drop_not_found", f"no drop with id {drop_id}")
 
 
+def drop_number(drop_id: str) -> int:
+    """The path's drop id as a number, or 404 drop_not_found (whether the drop exists is the caller's read)."""
+    number = parse_id(drop_id)
+    if number is None:
+        raise drop_not_found(drop_id)
+    return number
+
+
 def list_etag(etags: list[str]) -> str:
     """A strong ETag over the drops' own ETags, in order."""
     return '"' + hashlib.blake2b("".join(etags).encode(), digest_size=12).hexdigest() + '"'

@@ -39,6 +39,7 @@ BODY_LIMIT = 4096
 
 REJECTED = "rejected"  # the outcome of a purchase request refused before the engine decided anything
 
+
 class Answer(NamedTuple):
     """A decided purchase as HTTP: status, body, Location; the engine's outcome and the error code.
 

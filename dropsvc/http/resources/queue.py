@@ -19,8 +19,8 @@ import falcon
 import orjson
 
 from dropsvc.http.errors import ApiError
-from dropsvc.http.resources.common import etag_matches, parse_id
-from dropsvc.http.resources.drops import CACHE_CONTROL, drop_not_found
+from dropsvc.http.resources.common import etag_matches
+from dropsvc.http.resources.drops import CACHE_CONTROL, drop_not_found, drop_number
 from dropsvc.http.resources.tickets import no_queue
 from dropsvc.ledger import Engine
 
@@ -82,7 +82,7 @@ class QueueDocument:
         return fresh
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, drop_id: str) -> None:
-        number = AuditRead.drop_number(drop_id)
+        number = drop_number(drop_id)
         document = self.rendered(number)
         if document is None:
             raise missing_line(self.engine, number)
@@ -95,25 +95,17 @@ class QueueDocument:
 
 
 class AuditRead:
-    """What the audit reads share: the engine and the drop id from the path."""
+    """What the audit reads share: the engine."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-
-    @staticmethod
-    def drop_number(drop_id: str) -> int:
-        """The path's drop id, or 404 drop_not_found."""
-        number = parse_id(drop_id)
-        if number is None:
-            raise drop_not_found(drop_id)
-        return number
 
 
 class Fairness(AuditRead):
     """GET /api/drops/{drop_id}/fairness: ``{commitment, seed}``, the seed null until the close."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, drop_id: str) -> None:
-        number = self.drop_number(drop_id)
+        number = drop_number(drop_id)
         fairness = self.engine.fairness(number)
         if fairness is None:
             raise missing_line(self.engine, number)
@@ -124,7 +116,7 @@ class FairnessTickets(AuditRead):
     """GET /api/drops/{drop_id}/fairness/tickets: one ticket a line (NDJSON) once the seed is revealed."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, drop_id: str) -> None:
-        number = self.drop_number(drop_id)
+        number = drop_number(drop_id)
         tickets = self.engine.fairness_tickets(number)
         if tickets is None:
             if self.engine.fairness(number) is None:

@@ -28,7 +28,7 @@ from dropsvc.buyers import USER_ID_PREFIX, Buyers
 from dropsvc.drops import now_ms
 from dropsvc.http.errors import ApiError, invalid_field, not_found
 from dropsvc.http.resources.common import parse_id, read_json_object, send_json
-from dropsvc.http.resources.drops import drop_not_found
+from dropsvc.http.resources.drops import drop_not_found, drop_number
 from dropsvc.ledger import Engine
 from dropsvc.tickets import TicketTokens
 
@@ -104,9 +104,7 @@ class Tickets:
         self.views = views
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, drop_id: str) -> None:
-        number = parse_id(drop_id)
-        if number is None:
-            raise drop_not_found(drop_id)
+        number = drop_number(drop_id)
         join_body(req)
         buyer_id = self.views.buyer(req)
         outcome, ticket = self.views.engine.join_line(number, USER_ID_PREFIX + buyer_id)

@@ -107,6 +107,39 @@ QUEUE_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
          "409": error("not_revealed: the close is not recorded yet"), **CLIENT_ERRORS, **BUSY}, tag="queue"),
 }
 
+LINE_404 = {"404": error("drop_not_found, or no_queue: an open drop has no line")}
+LINE_409 = {"409": error("line_ended: the line is over")}
+
+
+def line_operation(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """An operation of the merchant's hand on a line (admin)."""
+    return operation(summary, {**LINE_404, **responses, **ADMIN_ERRORS, **CLIENT_ERRORS, **BUSY}, tag="admin",
+                     security=ADMIN, **extra)
+
+
+LINE_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("/api/admin/drops/{drop_id}/line", "GET"): line_operation(
+        "A line's figures: tickets by state, checked in, paused, admissions",
+        {"200": json_body("the figures", "LineReport")}),
+    ("/api/admin/drops/{drop_id}/line/pause", "POST"): line_operation(
+        "Pause admission (windows still run out; nobody new is admitted)",
+        {"200": json_body("the figures after", "LineReport"), **LINE_409}),
+    ("/api/admin/drops/{drop_id}/line/resume", "POST"): line_operation(
+        "Resume admission, from the earliest waiting ticket",
+        {"200": json_body("the figures after", "LineReport"), **LINE_409}),
+    ("/api/admin/drops/{drop_id}/line/extend", "POST"): line_operation(
+        "Lengthen the windows of admitted tickets (all, or one)",
+        {"200": json_body("how many were extended, and the figures", "LineExtended"),
+         "404": error("drop_not_found, no_queue or ticket_not_found"),
+         "409": error("line_ended, or not_admitted: that ticket is not admitted"), **BODY_ERRORS},
+        requestBody=body("LineExtend")),
+    ("/api/admin/drops/{drop_id}/tickets/{ticket_id}/void", "POST"): line_operation(
+        "Void a ticket: out of the line, final, shown as voided in the fairness export",
+        {"200": json_body("the ticket, now voided", "AdminTicket"),
+         "404": error("drop_not_found, no_queue or ticket_not_found"),
+         "409": error("ticket_final: used, lapsed, left, ... ; or line_ended")}),
+}
+
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("/healthz", "GET"): operation("Liveness: the process answers", {"200": json_body("alive", "Health")},
                                    tag="operations"),
@@ -137,6 +170,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
          **BODY_ERRORS, **CLIENT_ERRORS, **BUSY},
         tag="purchases", parameters=params("idempotency_key", "admission_ticket"), requestBody=body("PurchaseRequest")),
     **QUEUE_OPERATIONS,
+    **LINE_OPERATIONS,
     ("/api/orders/{public_ref}", "GET"): operation(
         "An order", {"200": json_body("the order", "Order"), "404": error("no such order"), **BUSY},
         tag="orders"),

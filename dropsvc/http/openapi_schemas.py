@@ -15,6 +15,7 @@ from dropsvc.http.resources.admin_orders import MAX_LIMIT
 from dropsvc.http.resources.common import MAX_ID
 from dropsvc.http.resources.purchases import TICKET_REFUSALS
 from dropsvc.ledger import EVENT_ACTIONS, ORDER_STATUSES, TICKET_KINDS, TICKET_STATES
+from dropsvc.ledger.line_controls import MAX_EXTEND_SECONDS
 
 INTEGER = {"type": "integer"}
 TIME_MS = {"type": "integer", "description": "milliseconds since the Unix epoch"}
@@ -96,9 +97,30 @@ SCHEMAS: dict[str, Any] = {
     }, description="A ticket of a queue drop's line (SPEC 11); never the buyer"),
     "QueueDocument": obj({
         "state": {"enum": QUEUE_STATES}, "admitted_through": INTEGER, "waiting": INTEGER,
-        "remaining": INTEGER, "held": INTEGER, "commitment": HEX,
+        "remaining": INTEGER, "held": INTEGER,
+        "paused": {"type": "boolean", "description": "the merchant paused admission"}, "commitment": HEX,
         "seed": {**NULLABLE_HEX, "description": "null until the close is recorded"}, "poll_after_ms": INTEGER,
     }, description="The public queue document, the same for everyone"),
+    "LineReport": obj({
+        "drop_id": INTEGER, "state": {"enum": QUEUE_STATES}, "paused": {"type": "boolean"},
+        "paused_at": NULLABLE_TIME_MS, "closed_at": NULLABLE_TIME_MS, "prequeue_size": NULLABLE_INTEGER,
+        "joined": INTEGER, "checked_in": INTEGER,
+        "by_state": obj({state: INTEGER for state in TICKET_STATES}),
+        "admitted_through": INTEGER, "remaining": INTEGER, "held": INTEGER,
+        "admissions": {**INTEGER, "description": "admissions so far (a ticket admitted twice counts twice)"},
+        "admissions_last_minute": INTEGER, "first_admission_at": NULLABLE_TIME_MS,
+    }, description="A line's figures, for the merchant"),
+    "LineExtend": obj({
+        "seconds": {"type": "integer", "minimum": 1, "maximum": MAX_EXTEND_SECONDS},
+        "ticket_id": {"type": ["string", "integer"], "description": "one ticket only (else every admitted one)"},
+    }, ["seconds"], closed=True),
+    "LineExtended": obj({"extended": INTEGER, "line": ref("LineReport")}),
+    "AdminTicket": obj({
+        "drop_id": INTEGER, "ticket_id": {"type": "string"}, "buyer": {"type": "string"}, "joined_at": TIME_MS,
+        "kind": {"enum": list(TICKET_KINDS)}, "state": {"enum": list(TICKET_STATES)},
+        "position": NULLABLE_INTEGER, "draw_key": NULLABLE_STRING, "checked_in_at": NULLABLE_TIME_MS,
+        "admitted_at": NULLABLE_TIME_MS, "admitted_until": NULLABLE_TIME_MS, "first_position": NULLABLE_INTEGER,
+    }, description="A ticket as the merchant sees it (with its buyer)"),
     "Fairness": obj({"commitment": HEX, "seed": {**NULLABLE_HEX, "description": "null until the close"}}),
     "Order": obj({
         "public_ref": {"type": "string"}, "drop_id": INTEGER, "user_id": {"type": "string"},

@@ -17,7 +17,7 @@ from dropsvc.http.resources import queue as queue_resource
 from dropsvc.tickets import TicketTokens
 
 TICKET_FIELDS = {"ticket_id", "token", "kind", "joined_at", "state", "position", "ahead", "admitted_until", "eta_s"}
-DOCUMENT_FIELDS = {"state", "admitted_through", "waiting", "remaining", "held", "commitment", "seed",
+DOCUMENT_FIELDS = {"state", "admitted_through", "waiting", "remaining", "held", "paused", "commitment", "seed",
                    "poll_after_ms"}
 
 

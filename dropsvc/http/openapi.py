@@ -80,8 +80,16 @@ QUEUE_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         {"201": json_body("joined: the new ticket", "Ticket", headers={"Location": {"schema": {"type": "string"}}}),
          "200": json_body("this buyer's ticket, as it is", "Ticket"),
          "404": error("drop_not_found, or no_queue (an open drop)"),
-         "409": error(BUYER_409 + ", or queue_closed (the drop has ended)"), **BODY_ERRORS, **CLIENT_ERRORS,
-         **BUSY}, tag="queue", requestBody=body("JoinRequest")),
+         "409": error(BUYER_409 + ", or queue_closed (the drop has ended)"), **BODY_ERRORS,
+         "422": error("invalid_field, or challenge_failed: the line asks for a proof of work and the altcha"
+                      " payload is missing, malformed, forged, expired, another buyer's or drop's, wrong or reused"),
+         **CLIENT_ERRORS, **BUSY}, tag="queue", requestBody=body("JoinRequest")),
+    ("/api/drops/{drop_id}/challenge", "GET"): operation(
+        "A proof-of-work challenge to join the line (ALTCHA PoW v2), for the cookie buyer",
+        {"200": json_body("the challenge, as the altcha widget takes it (Cache-Control: private, no-store)",
+                          "Challenge"),
+         "404": error("drop_not_found, no_queue (an open drop), or no_challenge (the line asks for none)"),
+         "409": error(BUYER_409), **CLIENT_ERRORS, **BUSY}, tag="queue"),
     ("/api/drops/{drop_id}/tickets/{ticket_id}", "GET"): operation(
         "The buyer's view of a ticket (it checks in, from 10 minutes before the close)",
         {"200": json_body("the ticket (Cache-Control: private, no-store)", "Ticket"), **TICKET_404,

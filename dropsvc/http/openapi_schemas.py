@@ -84,7 +84,8 @@ SCHEMAS: dict[str, Any] = {
         "quantity": {"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY, "default": 1},
     }, ["user_id"], closed=True),
     "JoinRequest": obj({
-        "altcha": {"type": "string", "description": "the ALTCHA widget's payload (accepted, not checked yet)"},
+        "altcha": {"type": "string", "description": "the ALTCHA widget's payload: required to join a line whose"
+                                                    " challenge is pow (GET .../challenge gives the challenge)"},
     }, [], closed=True),
     "Ticket": obj({
         "ticket_id": {"type": "string", "pattern": "^[1-9][0-9]*$"},
@@ -121,6 +122,11 @@ SCHEMAS: dict[str, Any] = {
         "position": NULLABLE_INTEGER, "draw_key": NULLABLE_STRING, "checked_in_at": NULLABLE_TIME_MS,
         "admitted_at": NULLABLE_TIME_MS, "admitted_until": NULLABLE_TIME_MS, "first_position": NULLABLE_INTEGER,
     }, description="A ticket as the merchant sees it (with its buyer)"),
+    "Challenge": obj({
+        "parameters": {"type": "object", "description": "ALTCHA PoW v2 parameters: algorithm, cost, nonce, salt,"
+                                                        " keyPrefix, keySignature, expiresAt, data (drop and buyer)"},
+        "signature": {"type": "string"},
+    }, description="An ALTCHA PoW v2 challenge, bound to the buyer and the drop, expiring"),
     "Fairness": obj({"commitment": HEX, "seed": {**NULLABLE_HEX, "description": "null until the close"}}),
     "Order": obj({
         "public_ref": {"type": "string"}, "drop_id": INTEGER, "user_id": {"type": "string"},

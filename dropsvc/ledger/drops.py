@@ -18,9 +18,10 @@ from dropsvc.ledger.queue import commit_to_seed, refuse_line_changes
 DROP_INSERT_SQL = (
     "INSERT INTO drops (slug, name, description, image_url, price, currency, total_stock, sold,"
     " per_user_limit, hold_seconds, starts_at, ends_at, created_at, admission, admit_seconds,"
-    " admission_margin, entries_close_at) VALUES (:slug, :name, :description, :image_url, :price,"
-    " :currency, :total_stock, :sold, :per_user_limit, :hold_seconds, :starts_at, :ends_at,"
-    " :created_at, :admission, :admit_seconds, :admission_margin, :entries_close_at)"
+    " admission_margin, entries_close_at, challenge, pow_algorithm, pow_cost) VALUES (:slug, :name, :description,"
+    " :image_url, :price, :currency, :total_stock, :sold, :per_user_limit, :hold_seconds, :starts_at, :ends_at,"
+    " :created_at, :admission, :admit_seconds, :admission_margin, :entries_close_at, :challenge, :pow_algorithm,"
+    " :pow_cost)"
 )
 # the drop as get_drop shows it (the engine's reader columns); the admission fields stay out of it
 DROP_FIELDS = tuple(column.strip() for column in DROP_COLUMNS.split(","))

@@ -25,8 +25,7 @@ OPTIONAL_FIELDS = ("description", "image_url", "currency", "per_user_limit", "ho
                    "starts_at", "ends_at")
 EDITABLE_FIELDS = ("slug", "name", "description", "image_url", "price", "total_stock",
                    "per_user_limit", "hold_seconds", "starts_at", "ends_at")
-# ...and fair admission's fields (SPEC 11), which only Engine.create_drop/update_drop take until
-# queue drops really queue (their purchase check, admission and routes are still to come).
+# ...and fair admission's fields (SPEC 11), on create and patch alike (LINE_FIELDS frozen once a ticket exists)
 ADMISSION_FIELDS = ("admission", "admit_seconds", "admission_margin", "entries_close_at", "challenge", "pow_algorithm",
                     "pow_cost")
 AVAILABLE_ADMISSIONS = ("open", "queue")  # of the engine's ADMISSIONS: draw comes with the next issue

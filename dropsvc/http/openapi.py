@@ -205,7 +205,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("/api/admin/drops/{drop_id}", "PATCH"): operation(
         "Change a drop (stock never below sold)",
         {"200": json_body("the drop", "Drop"), "404": error("no such drop"),
-         "409": error("slug_taken or stock_below_sold"), **BODY_ERRORS, **ADMIN_ERRORS, **CLIENT_ERRORS, **BUSY},
+         "409": error("slug_taken, stock_below_sold, or tickets_exist / line_closed (a line's fields)"),
+         **BODY_ERRORS, **ADMIN_ERRORS, **CLIENT_ERRORS, **BUSY},
         tag="admin", security=ADMIN, requestBody=body("DropChanges")),
     ("/api/admin/drops/{drop_id}/orders", "GET"): operation(
         "A drop's orders, by id, a page at a time (filter by status)",
@@ -230,7 +231,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("/orders/{public_ref}", "HEAD"): page_operation(
         "The order page's headers", {"200": {"description": "headers only"},
                                      "404": {"description": "unknown order"}}),
-    ("/static/{name}", "GET"): page_operation("A static asset of the page (app.js, app.css)", ASSET),
+    ("/static/{name}", "GET"): page_operation("A static asset of the page (app.js, queue.js, app.css)", ASSET),
     ("/static/{name}", "HEAD"): page_operation("A static asset's headers", ASSET),
     ("/static/vendor/{name}", "GET"): page_operation("A vendored asset (alpine.min.js)", ASSET),
     ("/static/vendor/{name}", "HEAD"): page_operation("A vendored asset's headers", ASSET),

@@ -9,8 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from dropsvc._engine import MAX_IDEMPOTENCY_KEY_LENGTH, MAX_QUANTITY, MAX_USER_ID_LENGTH
-from dropsvc.drops import MAX_HOLD_SECONDS, MAX_PER_USER_LIMIT, MAX_PRICE, MAX_STOCK, MAX_TIME_MS
+from dropsvc._engine import ADMISSIONS, CHALLENGES, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_QUANTITY, MAX_USER_ID_LENGTH
+from dropsvc.challenges import ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_COST, MAX_COST
+from dropsvc.drops import (
+    AVAILABLE_ADMISSIONS,
+    MAX_ADMIT_SECONDS,
+    MAX_HOLD_SECONDS,
+    MAX_PER_USER_LIMIT,
+    MAX_PRICE,
+    MAX_STOCK,
+    MAX_TIME_MS,
+)
 from dropsvc.http.resources.admin_orders import MAX_LIMIT
 from dropsvc.http.resources.common import MAX_ID
 from dropsvc.http.resources.purchases import TICKET_REFUSALS
@@ -55,6 +64,21 @@ DROP_FIELDS: dict[str, Any] = {
     "hold_seconds": {"type": "integer", "minimum": 1, "maximum": MAX_HOLD_SECONDS},
     "starts_at": {"type": "integer", "minimum": 0, "maximum": MAX_TIME_MS},
     "ends_at": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_TIME_MS},
+    # fair admission (SPEC 11); admission, starts_at, entries_close_at and admission_margin are 409
+    # tickets_exist once the line has a ticket
+    "admission": {"enum": list(AVAILABLE_ADMISSIONS), "default": "open",
+                  "description": "queue: buyers join a line and buy when admitted (draw: not available yet)"},
+    "admit_seconds": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ADMIT_SECONDS,
+                      "description": "how long an admitted ticket may buy (queue only; default 120)"},
+    "admission_margin": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_STOCK,
+                         "description": "extra tickets in the first wave (queue only; default max(1, stock // 5))"},
+    "entries_close_at": {"type": "null", "description": "draw drops only, not available yet"},
+    # proof of work to join the line (challenge is 409 tickets_exist once the line has a ticket)
+    "challenge": {"enum": list(CHALLENGES), "default": "none",
+                  "description": "pow: a join needs a solved ALTCHA challenge (GET /api/drops/{id}/challenge)"},
+    "pow_algorithm": {"enum": [*ALGORITHMS, None], "description": f"pow only; default {DEFAULT_ALGORITHM}"},
+    "pow_cost": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_COST,
+                 "description": f"iterations of one try (pow only; default {DEFAULT_COST})"},
 }
 
 ERROR_BODY = obj({"code": {"type": "string"}, "message": {"type": "string"}})
@@ -73,6 +97,10 @@ SCHEMAS: dict[str, Any] = {
         "currency": {"type": "string"}, "total_stock": INTEGER, "sold": INTEGER, "per_user_limit": INTEGER,
         "hold_seconds": INTEGER, "starts_at": TIME_MS, "ends_at": NULLABLE_TIME_MS, "created_at": TIME_MS,
         "remaining": INTEGER, "status": {"enum": DROP_STATUSES},
+        "admission": {"enum": list(ADMISSIONS)}, "admit_seconds": NULLABLE_INTEGER,
+        "admission_margin": NULLABLE_INTEGER, "entries_close_at": NULLABLE_TIME_MS,
+        "commitment": {**NULLABLE_HEX, "description": "a line's SHA-256(seed), public from the start; null when open"},
+        "challenge": {"enum": list(CHALLENGES)}, "pow_algorithm": NULLABLE_STRING, "pow_cost": NULLABLE_INTEGER,
     }),
     "DropList": obj({"drops": {"type": "array", "items": ref("Drop")}}),
     "NewDrop": obj(DROP_FIELDS, ["slug", "name", "price", "total_stock"], closed=True),

@@ -43,6 +43,13 @@ DROP_FIELDS = (  # (flag, type, help) for `drop create`
     ("hold_seconds", int, "how long a reservation waits for payment (default 600)"),
     ("starts_at", int, "opening time, Unix milliseconds (default now)"),
     ("ends_at", int, "closing time, Unix milliseconds (default open-ended)"),
+    ("admission", str, "open (default: first come, first served) or queue (a line, admitted by the stock left)"),
+    ("admit_seconds", int, "queue: how long an admitted ticket may buy (default 120)"),
+    ("admission_margin", int, "queue: extra tickets in the first wave (default max(1, total_stock // 5))"),
+    ("entries_close_at", int, "draw drops only (not available yet)"),
+    ("challenge", str, "none (default) or pow: a join needs a solved ALTCHA proof of work"),
+    ("pow_algorithm", str, "pow: SHA-256/384/512 or PBKDF2/SHA-256/384/512 (default PBKDF2/SHA-256)"),
+    ("pow_cost", int, "pow: iterations of one try (default 5000)"),
 )
 
 

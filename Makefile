@@ -8,7 +8,8 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := build-essential pkg-config libsqlite3-dev libev-dev python3-dev python3-venv
 # only `make test` needs these: nginx for tests/integration/test_deploy.py, Chromium for tests/browser/
 TEST_APT_PACKAGES := nginx chromium
-ENGINE_SRC   := $(wildcard _engine/*.pyx _engine/*.pxi _engine/*.pxd _engine/includes/*.pxd) setup.py
+ENGINE_SRC   := $(wildcard _engine/*.pyx _engine/*.pxi _engine/*.pxd _engine/includes/*.pxd _engine/*.h) \
+                $(filter-out _engine/engine.c,$(wildcard _engine/*.c)) setup.py
 
 # the Debian packages of $(1) that are not installed yet, installed (as root, or through sudo)
 define apt_install

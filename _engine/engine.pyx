@@ -232,16 +232,19 @@ cdef class Core:
         self._pool_initialised = True
         if self._pool.readers == NULL or self._pool.idle == NULL:
             raise MemoryError()
-        self._pool.size = count
         for index in range(count):
             reader = &self._pool.readers[index]
             reader.db = open_connection(path, True, synchronous, mmap_size, cache_kib, 0, self._base_vfs)
+            # in the pool (idle) as soon as it is open: a failure after it (a statement that does not
+            # prepare, the next reader that does not open) closes the readers opened so far, and only
+            # those (close() takes back pool.size readers, waiting for each)
+            self._pool.idle[index] = reader
+            self._pool.idle_count += 1
+            self._pool.size += 1
             reader.get_drop = prepare(reader.db, READER_STATEMENTS[0], True)
             reader.list_drops = prepare(reader.db, READER_STATEMENTS[1], True)
             reader.get_order = prepare(reader.db, READER_STATEMENTS[2], True)
             reader.stock_check = prepare(reader.db, READER_STATEMENTS[3], True)
-            self._pool.idle[index] = reader
-            self._pool.idle_count += 1
 
     cdef const char *_vfs(self):
         """The base VFS for files the engine opens besides its own (backup, restore); NULL: default."""

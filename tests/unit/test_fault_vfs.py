@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -137,3 +138,39 @@ def test_a_lock_page_held_by_a_thread_of_another_boot_does_not_hang_the_next_wri
     rebooted = spawn_python(OPEN_AND_WRITE, db, "after-a-power-loss")
     out, err = rebooted.communicate(timeout=30)
     assert rebooted.returncode == 0 and out.strip() == "wrote", err
+
+
+def open_in_a_thread(path: Path) -> list[object]:
+    """Open (and close) the engine on the fault VFS in a thread; ["opened"], [the error], or [] if it hung."""
+    outcome: list[object] = []
+
+    def open_once() -> None:
+        try:
+            open_faulty(path).close()
+            outcome.append("opened")
+        except DiskIOError as error:
+            outcome.append(error)
+
+    opener = threading.Thread(target=open_once, daemon=True)
+    opener.start()
+    opener.join(timeout=10)
+    return outcome
+
+
+def test_an_open_that_fails_at_any_read_raises_and_never_hangs(faulty):
+    """Every read of an open failing in turn (the writer's, then each reader's): a typed error, no
+    hang (a reader that failed to open used to leave close() waiting for it), and a clean file."""
+    Engine(faulty).close()
+    n, failures = 0, 0
+    while True:
+        n += 1
+        _engine.fault_arm("read", n, persistent=True)
+        outcome = open_in_a_thread(faulty)
+        _engine.fault_clear()
+        assert outcome, f"opening hung with read {n} failing"
+        if outcome == ["opened"]:
+            break
+        failures += 1
+    assert failures >= 3  # the writer's reads and at least one reader's
+    with Engine(faulty) as engine:
+        assert engine.read("PRAGMA integrity_check") == [{"integrity_check": "ok"}]

@@ -77,6 +77,10 @@ $(VENV)/.engine-built: $(ENGINE_SRC) $(VENV)/.installed $(if $(wildcard dropsvc/
 bench-engine: build ## engine purchases/s against a C loop and stdlib sqlite3, NORMAL and FULL (~3 min)
 	$(BIN)/python -m bench.engine_rates
 
+.PHONY: bench-crash
+bench-crash: build ## power loss and I/O errors injected over every write path, the mutants (bench/crash.py, ~2 min)
+	$(BIN)/python -m bench.crash
+
 .PHONY: bench-micro
 bench-micro: build ## pytest-benchmark micro-benchmarks, saved in bench/results/micro for --benchmark-compare
 	$(BIN)/python -m pytest bench/micro --benchmark-autosave --benchmark-storage=bench/results/micro

@@ -141,10 +141,12 @@ def plan(scenario: str, template: Path, work: Path, args: argparse.Namespace,
                 yield {"type": "io", "scenario": scenario, "sync": sync, "fault": kind, "n": n,
                        "persistent": n % 2 == 0, "full": kind in ("write", "truncate") and n % 3 == 0}
         total = mutations(template, work / "dry", scenario, sync)
-        ats = pick(range(1, total + 1), args.quick, rng, 10**9)
-        ats += [rng.randrange(1, total + 1) for _ in range(args.random)]
-        for index, at in enumerate(ats):
-            sector, how = DEVICES[index % len(DEVICES)] if index < len(ats) - args.random else rng.choice(DEVICES)
+        crashes = []  # every crash point on two of the disks (the quick sweep: a few, on one), then random ones
+        for index, at in enumerate(pick(range(1, total + 1), args.quick, rng, total)):
+            disks = (index,) if args.quick else (index, index + 3)
+            crashes += [(at, *DEVICES[d % len(DEVICES)]) for d in disks]
+        crashes += [(rng.randrange(1, total + 1), *rng.choice(DEVICES)) for _ in range(args.random)]
+        for at, sector, how in crashes:
             yield {"type": "power", "scenario": scenario, "sync": sync, "at": at, "how": how, "sector": sector,
                    "seed": rng.randrange(2**32)}
         if sync == "FULL":  # the lying disk: acknowledged in FULL, gone after the power loss (at the
@@ -242,10 +244,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="the bounded sweep (make test)")
     parser.add_argument("--seed", type=int, default=20261130)
     parser.add_argument("--k", type=int, default=60, help="I/O errors: N = 1..K of each kind (default 60)")
-    parser.add_argument("--random", type=int, default=6, help="random crash points per path and mode")
+    parser.add_argument("--random", type=int, help="random crash points per path and mode (12; quick: 2)")
     parser.add_argument("--trace", default="bench/results/crash-trace.jsonl")
     parser.add_argument("--replay", metavar="JSON", help="run one fault point (a trace line's spec) again")
     args = parser.parse_args(argv)
+    if args.random is None:
+        args.random = 2 if args.quick else 12
     if args.replay:
         return replay(args.replay)
     return sweep(args)

@@ -160,7 +160,7 @@ static void power_loss(void) {
 
 /* Before a mutating call: the crash point? Call with G.lock held. */
 static int crash_now(void) {
-    return G.crash_at > 0 && ++G.mutations == G.crash_at;
+    return ++G.mutations == G.crash_at;  /* crash_at 0: never (the count starts at 1) */
 }
 
 static int f_close(sqlite3_file *file) {

@@ -80,7 +80,7 @@ bench-engine: build ## engine purchases/s against a C loop and stdlib sqlite3, N
 bench-micro: build ## pytest-benchmark micro-benchmarks, saved in bench/results/micro for --benchmark-compare
 	$(BIN)/python -m pytest bench/micro --benchmark-autosave --benchmark-storage=bench/results/micro
 
-.PHONY: bench-http bench-locust bench-deps
+.PHONY: bench-http bench-locust bench-herd bench-deps
 BENCH_APT := wrk redis-server
 
 bench-deps: build ## wrk and redis-server (apt), the `bench` extra (locust, redis-py): only what is missing
@@ -97,6 +97,9 @@ bench-http: bench-deps ## wrk: purchases/s against the server's ceilings, a naiv
 
 bench-locust: bench-deps ## locust: 200 shoppers for 30 s against dropsvc serve, then the invariant checks
 	$(BIN)/python -m bench.journey_check
+
+bench-herd: build ## 5,000 shoppers + 200 bots on 100 units, open then queue: bots' share, finish, verify-fairness (~3 min)
+	$(BIN)/python -m bench.herd
 
 wheel: deps static-assets ## a wheel in dist/, carrying the page (static/ with Alpine.js) as dropsvc/static/
 	$(BIN)/pip wheel --no-deps -w dist .

@@ -25,6 +25,7 @@ REACTION_S = (0.05, 0.5)
 PAGE_POLL_S = 1.5  # the shopper page refreshes a drop this often (open mode)
 ORDER_POLL_S = 1.0  # the order page polls an order this often until it is paid
 ORDER_POLLS = 30  # then it gives up
+FINAL_VIEWS = 10  # views of a ticket, a second apart, once the line is over
 FINAL_TICKET_STATES = ("used", "lapsed", "left", "sold_out", "ended")
 JSON = {"Content-Type": "application/json"}
 
@@ -248,23 +249,35 @@ async def turn(crowd: Crowd, person: Person) -> bool:
 async def queue_shopper(crowd: Crowd, person: Person) -> None:
     await enter(crowd, person)
     await join(crowd, person)
-    etag, doc = "", {}
+    etag, looked, doc = "", "", {}
     while not crowd.finished:
         reply = await crowd.call(person, "queue", "GET", f"{crowd.drop_path}/queue", headers={"If-None-Match": etag})
-        changed = reply.status == 200
-        if changed:
+        if reply.status == 200:
             doc = orjson.loads(reply.body)
             etag = reply.headers.get("etag", "")
         if doc["state"] in ("sold_out", "ended"):
             break
-        if changed and doc["state"] not in ("upcoming", "entries_open"):
+        if doc["state"] not in ("upcoming", "entries_open") and looked != etag:
+            looked = etag  # each version of the document is looked at once
             if person.position is None:  # the line closed: the page views the ticket for its place
                 await react(person)
                 await view(crowd, person)
-            elif doc["admitted_through"] >= person.position and doc["remaining"] > 0 and await turn(crowd, person):
+            if person.position is not None and doc["admitted_through"] >= person.position and doc["remaining"] > 0 \
+                    and await turn(crowd, person):
                 return
         await asyncio.sleep(doc["poll_after_ms"] / 1000)
-    person.state = (await view(crowd, person)).get("state", "unknown")
+    await final_view(crowd, person)
+
+
+async def final_view(crowd: Crowd, person: Person) -> None:
+    """The line is over: view the ticket until it says how it ended (the admission pass that
+    records the finish may come a moment after the document says sold out)."""
+    for _ in range(FINAL_VIEWS):
+        state = (await view(crowd, person)).get("state", "unknown")
+        if state in FINAL_TICKET_STATES:
+            break
+        await asyncio.sleep(ORDER_POLL_S)
+    person.state = state
 
 
 async def queue_bot(crowd: Crowd, person: Person) -> None:
@@ -280,7 +293,7 @@ async def queue_bot(crowd: Crowd, person: Person) -> None:
             person.state = state
             return
         await asyncio.sleep(crowd.bot_pause)
-    person.state = (await view(crowd, person)).get("state", "unknown")
+    await final_view(crowd, person)
 
 
 BEHAVIOUR = {("open", False): open_shopper, ("open", True): open_bot,

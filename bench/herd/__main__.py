@@ -48,7 +48,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--server", default=DEFAULT_SERVER["NORMAL"])
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--pool", type=int, default=64, help="the shoppers' keep-alive connections")
-    parser.add_argument("--bot-pool", type=int, default=16, help="the bots' keep-alive connections")
+    parser.add_argument("--bot-pool", type=int, default=0, help="the bots' keep-alive connections (0: one a bot)")
     parser.add_argument("--bot-pause-ms", type=float, default=0.0, help="a bot's pause before a retry")
     parser.add_argument("--keep", action="store_true", help="keep the databases")
     args = parser.parse_args(argv)
@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     cfg = Settings(args.shoppers, args.bots, args.stock, args.hold_seconds, args.seed, args.lead, args.pay_share,
-                   args.timeout, args.server, args.workers, args.pool, args.bot_pool, args.bot_pause_ms / 1000)
+                   args.timeout, args.server, args.workers, args.pool, max(1, args.bot_pool or args.bots),
+                   args.bot_pause_ms / 1000)
     _, logs = results_folder("herd")
     folder = Path(tempfile.mkdtemp(prefix="dropsvc-herd-"))
     print(f"herd: {cfg.shoppers:,} shoppers + {cfg.bots:,} bots, {cfg.stock} units, per_user_limit "

@@ -183,12 +183,9 @@ async def join(crowd: Crowd, person: Person) -> None:
 
 async def open_shopper(crowd: Crowd, person: Person) -> None:
     await enter(crowd, person)
-    etag = ""
-    while time.time() < crowd.starts_at:  # the page refreshes the drop until its countdown ends
-        reply = await crowd.call(person, "drop", "GET", crowd.drop_path, headers={"If-None-Match": etag})
-        etag = reply.headers.get("etag", etag)
-        await asyncio.sleep(min(PAGE_POLL_S, max(0.0, crowd.starts_at - time.time())))
+    await sleep_until(crowd.starts_at)  # the page's countdown, on the server's clock
     await react(person)
+    etag = ""
     while not crowd.finished:
         reply, answer = await buy(crowd, person)
         if reply.status == 201:

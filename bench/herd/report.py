@@ -23,6 +23,7 @@ class Figures:
     total: int
     states: Counter[str]
     checks: list[tuple[bool, str]]
+    admitted: tuple[int, int] = (0, 0)  # a queue's tickets ever admitted: the bots', all
 
     @property
     def bot_share(self) -> float:
@@ -48,14 +49,24 @@ def people_of(outcome: Outcome) -> dict[str, Person]:
     return {person.buyer: person for person in outcome.people if person.buyer}
 
 
-def database_checks(outcome: Outcome, limit: int) -> tuple[list[tuple[bool, str]], int, int, int, int]:
+def admitted_tickets(engine: Engine, outcome: Outcome) -> tuple[int, int]:
+    """(the bots' tickets ever admitted, all tickets ever admitted): luck in the draw, or an edge?"""
+    admitted = {row["ticket_id"] for row in engine.read(
+        "SELECT DISTINCT ticket_id FROM ticket_admissions WHERE drop_id = ?", (outcome.drop_id,))}
+    bots = {int(p.ticket["ticket_id"]) for p in outcome.people if p.bot and p.ticket is not None}
+    return len(admitted & bots), len(admitted)
+
+
+def database_checks(outcome: Outcome, limit: int) -> tuple[list[tuple[bool, str]], int, int, int, int,
+                                                           tuple[int, int]]:
     """The invariant and what the database says against what the people say; with (bot units
-    paid, units paid, sold, total_stock)."""
+    paid, units paid, sold, total_stock, admitted tickets)."""
     by_buyer = people_of(outcome)
     with Engine(outcome.db_path, readers=1) as engine:
         problems = engine.check()
         drop = engine.get_drop(outcome.drop_id)
         orders = engine.read("SELECT user_id, status, quantity FROM orders WHERE drop_id = ?", (outcome.drop_id,))
+        admitted = admitted_tickets(engine, outcome) if outcome.mode == "queue" else (0, 0)
     held: Counter[str] = Counter()
     paid: Counter[str] = Counter()
     for order in orders:
@@ -76,24 +87,30 @@ def database_checks(outcome: Outcome, limit: int) -> tuple[list[tuple[bool, str]
          f"{len(over)} buyers over per_user_limit {limit}"),
         (told == set(paid), f"the {len(told)} people told they bought are the {len(paid)} buyers with a paid order"),
     ]
-    return checks, bot_units, paid_units, sold, total
+    return checks, bot_units, paid_units, sold, total, admitted
 
 
 def figures(outcome: Outcome) -> Figures:
-    checks, bot_units, paid_units, sold, total = database_checks(outcome, outcome.settings.per_user_limit)
+    checks, bot_units, paid_units, sold, total, admitted = database_checks(outcome, outcome.settings.per_user_limit)
     states = Counter(person.state for person in outcome.people)
-    unfinal = sum(n for state, n in states.items() if state not in FINALS)
+    unfinal = {state: n for state, n in states.items() if state not in FINALS}
     checks.append((outcome.finish_s is not None and paid_units == total,
                    f"finished: sold out with nothing held {fmt_seconds(outcome.finish_s)} after the start, "
                    f"{paid_units} of {total} units paid"))
-    checks.append((unfinal == 0, f"every person ends in a final state: {unfinal} do not"))
+    checks.append((not unfinal, "every person ends in a final state"
+                   + (": not " + ", ".join(f"{n} {state}" for state, n in unfinal.items()) if unfinal else "")))
     share = bot_units / total if total else 0.0
     if outcome.mode == "queue":
         checks.append((share <= BOT_SHARE_LIMIT, f"bots' share of the stock {100 * share:.1f} % "
                        f"<= {100 * BOT_SHARE_LIMIT:.0f} %"))
         code, text = outcome.fairness or (1, "not run")
         checks.append((code == 0, f"dropsvc verify-fairness: exit {code}: {text.splitlines()[-1] if text else ''}"))
-    return Figures(outcome, bot_units, paid_units, sold, total, states, checks)
+    return Figures(outcome, bot_units, paid_units, sold, total, states, checks, admitted)
+
+
+def admitted_share(fig: Figures) -> str:
+    bots, admitted = fig.admitted
+    return f"{100 * bots / admitted:.1f} % ({bots} of {admitted})" if admitted else "-"
 
 
 def fmt_seconds(value: float | None) -> str:
@@ -114,6 +131,7 @@ def table(runs: list[Figures]) -> str:
     rows: list[tuple[str, list[str]]] = [
         (f"bots' share of the stock ({cfg.bots:,} of {people:,} people = {100 * cfg.bots / people:.1f} %)",
          [f"{100 * f.bot_share:.0f} % ({f.bot_units} of {f.total})" for f in runs]),
+        ("bots' tickets among those admitted", [admitted_share(f) for f in runs]),
         ("start to sold out with nothing held", [fmt_seconds(f.outcome.finish_s) for f in runs]),
         ("requests per person: all / shopper / bot",
          [f"{requests_per(f):.1f} / {requests_per(f, 'shopper'):.1f} / {requests_per(f, 'bot'):.0f}" for f in runs]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from bench.harness.scrape import quantile_bound
 from bench.herd.people import Person
 from bench.herd.run import FINALS, Outcome
 from dropsvc import Engine
@@ -43,6 +44,18 @@ def latency(outcome: Outcome, kind: str) -> str:
     if not values:
         return "-"
     return f"{1000 * percentile(values, 0.5):.1f} / {1000 * percentile(values, 0.99):.1f}"  # type: ignore[operator]
+
+
+ROUTES = {"queue": ("/queue", "GET"), "ticket": ("/tickets/{ticket_id}", "GET"), "purchase": ("/purchases", "POST")}
+
+
+def in_service(outcome: Outcome, kind: str) -> str:
+    """p50 / p99 inside the service (the bucket bounds of its histogram), "-" without requests."""
+    suffix, method = ROUTES[kind]
+    bounds = [quantile_bound(*outcome.scrapes, suffix, method, q) for q in (0.5, 0.99)]
+    if bounds[0] is None or bounds[1] is None:
+        return "-"
+    return " / ".join(f"<= {1000 * bound:g}" for bound in bounds)
 
 
 def people_of(outcome: Outcome) -> dict[str, Person]:
@@ -135,9 +148,9 @@ def table(runs: list[Figures]) -> str:
         ("start to sold out with nothing held", [fmt_seconds(f.outcome.finish_s) for f in runs]),
         ("requests per person: all / shopper / bot",
          [f"{requests_per(f):.1f} / {requests_per(f, 'shopper'):.1f} / {requests_per(f, 'bot'):.0f}" for f in runs]),
-        ("queue document p50 / p99 ms", [latency(f.outcome, "queue") for f in runs]),
-        ("ticket view p50 / p99 ms", [latency(f.outcome, "ticket") for f in runs]),
-        ("purchase p50 / p99 ms", [latency(f.outcome, "purchase") for f in runs]),
+        *[(f"{name} p50 / p99 ms: at the client; in the service", [
+            f"{latency(f.outcome, kind)}; {in_service(f.outcome, kind)}" for f in runs])
+          for kind, name in (("queue", "queue document"), ("ticket", "ticket view"), ("purchase", "purchase"))],
         ("server CPU ms per person", [f"{1000 * f.outcome.cpu_s / people:.2f}" for f in runs]),
         ("final states", [", ".join(f"{n:,} {s}" for s, n in f.states.most_common()) for f in runs]),
     ]

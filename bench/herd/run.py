@@ -19,6 +19,7 @@ from bench.harness import PYTHON, ROOT
 from bench.harness.client import Pool
 from bench.harness.databases import PRICE, Database
 from bench.harness.meters import OthersMeter, group_cpu_seconds
+from bench.harness.scrape import Buckets, latency_buckets
 from bench.harness.servers import dropsvc_server, free_port, payos_env, payos_sandbox_server, running
 from bench.herd.people import Crowd, Person, Tally, live, population
 from dropsvc import Engine
@@ -60,6 +61,7 @@ class Outcome:
     others_pct: float
     fairness: tuple[int, str] | None = None  # verify-fairness: exit code, output
     notes: list[str] = field(default_factory=list)
+    scrapes: tuple[Buckets, Buckets] = ({}, {})  # the service's latency histogram before and after
 
 
 def finished(engine: Engine, drop_id: int, mode: str) -> bool:
@@ -87,13 +89,17 @@ async def monitor(engine: Engine, crowd: Crowd, timeout: float) -> float | None:
         crowd.finished = True
 
 
-async def crowd_run(mode: str, cfg: Settings, engine: Engine, port: int, sandbox_port: int,
-                    pgid: int) -> tuple[Crowd, list[Person], float | None, float, list[str]]:
+Ran = tuple[Crowd, list[Person], float | None, float, list[str], tuple[Buckets, Buckets]]
+
+
+async def crowd_run(mode: str, cfg: Settings, engine: Engine, port: int, sandbox_port: int, pgid: int) -> Ran:
     """Make the drop, let the crowd loose, wait for the finish and the people to leave."""
     service = Pool("127.0.0.1", port, cfg.pool)
     bot_service = Pool("127.0.0.1", port, cfg.bot_pool)
     sandbox = Pool("127.0.0.1", sandbox_port, 4)
     notes: list[str] = []
+    base_url = f"http://127.0.0.1:{port}"
+    scraped = latency_buckets(base_url)
     cpu_before = group_cpu_seconds(pgid)
     created = time.time()
     starts_at = created + cfg.lead
@@ -113,11 +119,12 @@ async def crowd_run(mode: str, cfg: Settings, engine: Engine, port: int, sandbox
     if pending:
         notes.append(f"{len(pending)} people still busy {STRAGGLERS_S:g} s after the finish: cancelled")
     cpu = group_cpu_seconds(pgid) - cpu_before
+    scrapes = (scraped, latency_buckets(base_url))
     waited = service.waited + bot_service.waited
     notes.append(f"client pool waits: {waited:.1f} s summed over all requests")
     for pool in (service, bot_service, sandbox):
         await pool.close()
-    return crowd, people, finish, cpu, notes
+    return crowd, people, finish, cpu, notes, scrapes
 
 
 FINALS = ("bought", "expired", "sold_out", "lapsed", "ended", "used", "left")  # a person's final states
@@ -141,7 +148,8 @@ def run_mode(mode: str, cfg: Settings, folder: Path, logs: Path) -> Outcome:
         server = dropsvc_server(cfg.server, cfg.workers, "NORMAL", Database("dropsvc", f"herd {mode}", path), logs,
                                 port=port, env=payos_env(sandbox))
         with running(server), OthersMeter([server.pgid, sandbox.pgid]) as others:
-            crowd, people, finish, cpu, notes = asyncio.run(
+            crowd, people, finish, cpu, notes, scrapes = asyncio.run(
                 crowd_run(mode, cfg, engine, port, sandbox.port, server.pgid))
             fairness = verify_fairness(port, crowd.drop_id) if mode == "queue" else None
-    return Outcome(mode, cfg, path, crowd.drop_id, people, crowd.tally, finish, cpu, others.percent, fairness, notes)
+    return Outcome(mode, cfg, path, crowd.drop_id, people, crowd.tally, finish, cpu, others.percent, fairness, notes,
+                   scrapes)

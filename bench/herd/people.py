@@ -27,6 +27,7 @@ ORDER_POLL_S = 1.0  # the order page polls an order this often until it is paid
 ORDER_POLLS = 30  # then it gives up
 FINAL_VIEWS = 10  # views of a ticket, a second apart, once the line is over
 FINAL_TICKET_STATES = ("used", "lapsed", "left", "sold_out", "ended")
+RETRY_CODES = ("sold_out", "not_started")  # a click refused now that may succeed later
 JSON = {"Content-Type": "application/json"}
 
 
@@ -178,6 +179,35 @@ async def join(crowd: Crowd, person: Person) -> None:
     await view(crowd, person)
 
 
+async def attempt(crowd: Crowd, person: Person) -> bool:
+    """One click on Buy; True when that settles the person (it reserved, or was refused for good),
+    False when it may try again (sold out, not started, its ticket not admitted yet)."""
+    reply, answer = await buy(crowd, person)
+    if reply.status == 201:
+        await settle(crowd, person, answer)
+        return True
+    error = answer.get("error", {})
+    if error.get("code") in RETRY_CODES:
+        return False
+    if error.get("code") == "not_admitted":
+        if error.get("ticket_state") not in FINAL_TICKET_STATES:
+            return False
+        person.state = error["ticket_state"]
+    else:
+        person.state = error.get("code") or f"http_{reply.status}"
+    return True
+
+
+async def bot_clicks(crowd: Crowd, person: Person) -> bool:
+    """From the start, a bot's clicks one after another until one settles it (True) or the finish."""
+    await sleep_until(crowd.starts_at)
+    while not crowd.finished:
+        if await attempt(crowd, person):
+            return True
+        await asyncio.sleep(crowd.bot_pause)
+    return False
+
+
 # -- open mode: everyone fires at the start; the page refreshes the drop; bots retry at once ----------
 
 
@@ -187,12 +217,7 @@ async def open_shopper(crowd: Crowd, person: Person) -> None:
     await react(person)
     etag = ""
     while not crowd.finished:
-        reply, answer = await buy(crowd, person)
-        if reply.status == 201:
-            return await settle(crowd, person, answer)
-        code = answer.get("error", {}).get("code")
-        if code not in ("sold_out", "not_started"):
-            person.state = code or f"http_{reply.status}"
+        if await attempt(crowd, person):
             return
         while not crowd.finished:  # sold out: watch the drop for units coming back, as the page does
             await asyncio.sleep(PAGE_POLL_S)
@@ -206,17 +231,8 @@ async def open_shopper(crowd: Crowd, person: Person) -> None:
 
 async def open_bot(crowd: Crowd, person: Person) -> None:
     await enter(crowd, person)
-    await sleep_until(crowd.starts_at)
-    while not crowd.finished:
-        reply, answer = await buy(crowd, person)
-        if reply.status == 201:
-            return await settle(crowd, person, answer)
-        code = answer.get("error", {}).get("code")
-        if code not in ("sold_out", "not_started"):
-            person.state = code or f"http_{reply.status}"
-            return
-        await asyncio.sleep(crowd.bot_pause)
-    person.state = "sold_out"
+    if not await bot_clicks(crowd, person):
+        person.state = "sold_out"
 
 
 # -- queue mode: join, check in, poll the queue document, buy when admitted --------------------------
@@ -232,15 +248,7 @@ async def turn(crowd: Crowd, person: Person) -> bool:
     if ticket.get("state") != "admitted":
         return False
     await react(person)
-    reply, answer = await buy(crowd, person)
-    if reply.status == 201:
-        await settle(crowd, person, answer)
-        return True
-    state = answer.get("error", {}).get("ticket_state")
-    if state in FINAL_TICKET_STATES:
-        person.state = state
-        return True
-    return False
+    return await attempt(crowd, person)
 
 
 async def queue_shopper(crowd: Crowd, person: Person) -> None:
@@ -280,17 +288,8 @@ async def final_view(crowd: Crowd, person: Person) -> None:
 async def queue_bot(crowd: Crowd, person: Person) -> None:
     await enter(crowd, person)
     await join(crowd, person)
-    await sleep_until(crowd.starts_at)
-    while not crowd.finished:
-        reply, answer = await buy(crowd, person)
-        if reply.status == 201:
-            return await settle(crowd, person, answer)
-        state = answer.get("error", {}).get("ticket_state")
-        if state in FINAL_TICKET_STATES:
-            person.state = state
-            return
-        await asyncio.sleep(crowd.bot_pause)
-    await final_view(crowd, person)
+    if not await bot_clicks(crowd, person):
+        await final_view(crowd, person)
 
 
 BEHAVIOUR = {("open", False): open_shopper, ("open", True): open_bot,

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from bench.harness import results_folder
 from bench.harness.meters import loadavg
-from bench.herd.report import figures, print_run, table
+from bench.herd.report import figures, print_run, table, write_people
 from bench.herd.run import Settings, run_mode
 from dropsvc.config import DEFAULT_SERVER
 
@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         for mode in args.modes.split(","):
             runs.append(figures(run_mode(mode, cfg, folder, logs)))
             print_run(runs[-1])
+            print(f"  every person's final state: {write_people(runs[-1].outcome, logs)}")
     finally:
         if args.keep:
             print(f"\ndatabases kept in {folder}")

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
 
 from bench.harness.scrape import quantile_bound
 from bench.herd.people import Person
@@ -179,3 +182,14 @@ def print_run(fig: Figures) -> None:
         print(f"  {note}")
     for good, text in fig.checks:
         print(f"  {'ok    ' if good else 'BROKEN'} {text}")
+
+
+def write_people(outcome: Outcome, folder: Path) -> Path:
+    """Every person's final state, one JSON object a line: people-<mode>.jsonl."""
+    path = folder / f"people-{outcome.mode}.jsonl"
+    with open(path, "wb") as out:
+        for p in outcome.people:
+            ticket = p.ticket["ticket_id"] if p.ticket else None
+            out.write(orjson.dumps({"person": p.index, "bot": p.bot, "buyer": p.buyer, "state": p.state,
+                                    "ticket_id": ticket, "position": p.position, "clicks": p.clicks}) + b"\n")
+    return path

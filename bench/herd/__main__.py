@@ -47,7 +47,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--modes", default=",".join(MODES), help="open,queue")
     parser.add_argument("--server", default=DEFAULT_SERVER["NORMAL"])
     parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--pool", type=int, default=64, help="the shoppers' keep-alive connections")
+    parser.add_argument("--pool", type=int, default=256, help="the shoppers' keep-alive connections")
     parser.add_argument("--bot-pool", type=int, default=0, help="the bots' keep-alive connections (0: one a bot)")
     parser.add_argument("--bot-pause-ms", type=float, default=0.0, help="a bot's pause before a retry")
     parser.add_argument("--keep", action="store_true", help="keep the databases")

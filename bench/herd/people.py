@@ -102,6 +102,11 @@ class Crowd:
         return reply
 
 
+def revalidate(etag: str) -> dict[str, str]:
+    """If-None-Match with the last ETag seen, as a browser sends it (nothing before the first)."""
+    return {"If-None-Match": etag} if etag else {}
+
+
 async def sleep_until(moment: float) -> None:
     delay = moment - time.time()
     if delay > 0:
@@ -221,7 +226,7 @@ async def open_shopper(crowd: Crowd, person: Person) -> None:
             return
         while not crowd.finished:  # sold out: watch the drop for units coming back, as the page does
             await asyncio.sleep(PAGE_POLL_S)
-            reply = await crowd.call(person, "drop", "GET", crowd.drop_path, headers={"If-None-Match": etag})
+            reply = await crowd.call(person, "drop", "GET", crowd.drop_path, headers=revalidate(etag))
             etag = reply.headers.get("etag", etag)
             if reply.status == 200 and orjson.loads(reply.body)["remaining"] > 0:
                 await react(person)
@@ -256,7 +261,7 @@ async def queue_shopper(crowd: Crowd, person: Person) -> None:
     await join(crowd, person)
     etag, looked, doc = "", "", {}
     while not crowd.finished:
-        reply = await crowd.call(person, "queue", "GET", f"{crowd.drop_path}/queue", headers={"If-None-Match": etag})
+        reply = await crowd.call(person, "queue", "GET", f"{crowd.drop_path}/queue", headers=revalidate(etag))
         if reply.status == 200:
             doc = orjson.loads(reply.body)
             etag = reply.headers.get("etag", "")

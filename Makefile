@@ -85,7 +85,7 @@ bench-crash: build ## power loss and I/O errors injected over every write path, 
 bench-micro: build ## pytest-benchmark micro-benchmarks, saved in bench/results/micro for --benchmark-compare
 	$(BIN)/python -m pytest bench/micro --benchmark-autosave --benchmark-storage=bench/results/micro
 
-.PHONY: bench-http bench-locust bench-deps
+.PHONY: bench-http bench-locust bench-herd bench-deps
 BENCH_APT := wrk redis-server
 
 bench-deps: build ## wrk and redis-server (apt), the `bench` extra (locust, redis-py): only what is missing
@@ -102,6 +102,9 @@ bench-http: bench-deps ## wrk: purchases/s against the server's ceilings, a naiv
 
 bench-locust: bench-deps ## locust: 200 shoppers for 30 s against dropsvc serve, then the invariant checks
 	$(BIN)/python -m bench.journey_check
+
+bench-herd: build ## 5,000 shoppers + 200 bots on 100 units, open then queue: bots' share, finish, verify-fairness (~3 min)
+	$(BIN)/python -m bench.herd
 
 wheel: deps static-assets ## a wheel in dist/, carrying the page (static/ with Alpine.js) as dropsvc/static/
 	$(BIN)/pip wheel --no-deps -w dist .

@@ -7,7 +7,7 @@ import json
 
 import pytest
 from falcon import testing
-from test_queue_routes import Shop, code, now_ms
+from test_queue_routes import Shop, code, now_ms, opened
 
 from dropsvc.config import Config
 from dropsvc.http.app import create_app
@@ -44,10 +44,7 @@ class Merchant(Shop):
 
 @pytest.fixture
 def merchant(tmp_path):
-    made = Merchant(tmp_path)
-    yield made
-    assert made.engine.check() == []
-    made.engine.close()
+    yield from opened(Merchant(tmp_path))
 
 
 def test_every_line_route_needs_the_token(merchant):

@@ -10,7 +10,7 @@ import time
 
 import altcha
 import pytest
-from test_queue_routes import Shop, code, now_ms
+from test_queue_routes import Shop, code, now_ms, opened
 
 from dropsvc.challenges import TTL_SECONDS, Challenges
 
@@ -43,10 +43,7 @@ class PowShop(Shop):
 
 @pytest.fixture
 def shop(tmp_path):
-    made = PowShop(tmp_path)
-    yield made
-    assert made.engine.check() == []
-    made.engine.close()
+    yield from opened(PowShop(tmp_path))
 
 
 def failed(reply) -> str:

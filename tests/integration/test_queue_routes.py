@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 
 import pytest
 from falcon import testing
@@ -56,12 +57,16 @@ class Shop:
         return self.client.simulate_get(path, headers=headers)
 
 
-@pytest.fixture
-def shop(tmp_path):
-    made = Shop(tmp_path)
+def opened(made: Shop) -> Iterator[Shop]:
+    """A shop for a fixture: yielded, then its invariant checked and its engine closed."""
     yield made
     assert made.engine.check() == []
     made.engine.close()
+
+
+@pytest.fixture
+def shop(tmp_path):
+    yield from opened(Shop(tmp_path))
 
 
 def code(reply: testing.Result) -> tuple[int, str]:

@@ -31,6 +31,7 @@ include "values.pxi"
 include "lockfile.pxi"
 include "writer.pxi"
 include "purchase.pxi"
+include "join.pxi"
 include "commit_queue.pxi"
 include "readers.pxi"
 include "public_ref.pxi"
@@ -338,10 +339,7 @@ cdef class Core:
         r.error.message[0] = 0
         with nogil:
             submit_purchase(self._writer, &self._queue, &q, &r)
-        if r.error.rc != SQLITE_OK:
-            if r.error.rc == SQLITE_MISUSE and self._closed:
-                raise EngineClosedError("the engine is closed")
-            raise_error(&r.error)
+        raise_batch_error(&r.error, self._closed)
         if r.outcome == OUTCOME_OK:
             order_id = r.order_id
             return Result("ok", {
@@ -368,6 +366,25 @@ cdef class Core:
         if r.outcome == OUTCOME_NOT_ADMITTED:
             return Result("not_admitted", None, r.ticket_state.decode("ascii", "replace"))
         return Result(OUTCOME_NAMES[r.outcome], None)
+
+    def join_ticket(self, long long drop_id, buyer, now=None):
+        """Join the drop's line (SPEC 11) in the group commit, batched with other joins and purchases.
+
+        Returns ``(outcome, ticket_id, kind, joined_at, position)``: ok (a new ticket), same (the
+        buyer's own ticket_id), not_found, no_queue, queue_closed; raises only on storage failure.
+        ``now`` (Unix ms) stands for the clock read inside the transaction.
+        """
+        cdef JoinRequest q
+        cdef JoinReply r
+        if not isinstance(buyer, str) or not 0 < len(<str>buyer) <= MAX_USER_ID_LENGTH:
+            raise ValueError("buyer must be 1 to %d characters" % MAX_USER_ID_LENGTH)
+        cdef bytes buyer_bytes = (<str>buyer).encode("utf-8")
+        self._enter_write()
+        prepare_join(&q, &r, drop_id, buyer_bytes, now)
+        with nogil:
+            submit_join(self._writer, &self._queue, &q, &r)
+        raise_batch_error(&r.error, self._closed)
+        return join_result(&r)
 
     cdef bint _sold_out_now(self, long long drop_id) except -1:
         """A lock-free fresh read: still sold out? (Else forget the hint: stock came back.)"""
@@ -665,6 +682,7 @@ cdef class Core:
         dropsvc_wal_vfs_counts(&wal_commits, &wal_writes)  # process-wide: the VFS layer's own
         return {
             "purchases": {OUTCOME_NAMES[i]: snapshot.outcomes[i] for i in range(N_OUTCOMES)},
+            "joins": {JOIN_OUTCOME_NAMES[i]: snapshot.joins[i] for i in range(N_JOIN_OUTCOMES)},
             "batches": {BATCH_BUCKET_NAMES[i]: snapshot.batches[i] for i in range(N_BATCH_BUCKETS)},
             "transactions": snapshot.transactions,
             "rollbacks": snapshot.rollbacks,

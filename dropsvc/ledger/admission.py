@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from dropsvc.drops import now_ms
-from dropsvc.ledger.queue import KIND_BEFORE_CLOSE, LEAVABLE_STATES, NEXT_POSITION_SQL, TICKET_COLUMNS, close_line
+from dropsvc.ledger.queue import KIND_BEFORE_CLOSE, LEAVABLE_STATES, NEXT_POSITION_SQL, TICKET_NAMES, close_line
 
 CHECK_IN_LEAD_MS = 10 * 60 * 1000  # a holder checks in from 10 minutes before the close on
 WAVE_BATCH = 256  # waiting tickets read at a time while a pass looks for present ones
@@ -63,7 +63,6 @@ WITH chosen (ticket_id) AS MATERIALIZED (SELECT value FROM json_each(?2))
 UPDATE tickets SET state = 'absent'
   FROM chosen WHERE tickets.drop_id = ?1 AND tickets.ticket_id = chosen.ticket_id AND tickets.state = 'waiting'
 """
-TICKET_NAMES = tuple(column.strip() for column in TICKET_COLUMNS.split(","))
 CHECK_IN_SQL = (
     f"SELECT {', '.join('t.' + name for name in TICKET_NAMES)},"
     " d.admission, d.starts_at, d.entries_close_at"

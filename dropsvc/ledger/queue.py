@@ -2,9 +2,10 @@
 
 A queue drop's 32-byte seed is made with it in ``drop_seeds`` (never in a drop's row); its
 commitment, SHA-256 of the seed, is on the drop's row from the start; the seed is served only
-once the close is recorded. A join before the close is ``prequeue`` (the write lock orders it
-before the close row, so its kind is known when it commits); the close gives the pre-queue
-positions 1..P by draw key; a later join is ``fifo`` at the highest position given so far + 1.
+once the close is recorded. A join (decided in C in the group commit: ``Core.join_ticket``) before
+the close is ``prequeue`` (the write lock orders it before the close row, so its kind is known when
+it commits); the close gives the pre-queue positions 1..P by draw key; a later join is ``fifo`` at
+the highest position given so far + 1.
 Check-in and admission are ``admission``'s; the purchase's ticket check is the engine's.
 """
 
@@ -15,22 +16,17 @@ from typing import Any
 
 import orjson
 
-from dropsvc._engine import MAX_USER_ID_LENGTH, TICKET_STATES
+from dropsvc._engine import TICKET_STATES
 from dropsvc.drops import DropConflict, now_ms
 from dropsvc.fairness import commitment_of, draw_key
 
 SEED_BYTES = 32
 TICKET_COLUMNS = ("drop_id, ticket_id, buyer, joined_at, kind, state, position, draw_key, checked_in_at,"
                   " admitted_at, admitted_until, first_position")
+TICKET_NAMES = tuple(column.strip() for column in TICKET_COLUMNS.split(","))
 KIND_BEFORE_CLOSE = {"queue": "prequeue", "draw": "entry"}
 LEAVABLE_STATES = ("waiting", "admitted", "absent")  # the others are final
 
-# the ticket id: the join's sequence number within the drop (the primary key answers the MAX)
-JOIN_SQL = (
-    "INSERT INTO tickets (drop_id, ticket_id, buyer, joined_at, kind, state, position)"
-    " VALUES (?1, (SELECT COALESCE(MAX(ticket_id), 0) + 1 FROM tickets WHERE drop_id = ?1), ?2, ?3, ?4,"
-    " 'waiting', ?5) RETURNING " + TICKET_COLUMNS
-)
 # the highest position given so far (the partial index on positions answers it)
 NEXT_POSITION_SQL = ("SELECT COALESCE(MAX(position), 0) + 1 AS position FROM tickets"
                      " WHERE drop_id = ? AND position IS NOT NULL")
@@ -97,11 +93,6 @@ def refuse_line_changes(tx: Any, drop_id: int, fields: list[str]) -> None:
                            " can no longer change", fields[0])
 
 
-def _check_buyer(buyer: str) -> None:
-    if not isinstance(buyer, str) or not 0 < len(buyer) <= MAX_USER_ID_LENGTH:
-        raise ValueError(f"buyer must be 1 to {MAX_USER_ID_LENGTH} characters")
-
-
 def _order_prequeue(tx: Any, drop_id: int, seed: bytes) -> int:
     """Give every ticket so far its draw key and its position (1..P, ascending keys); returns P."""
     tickets = [row["ticket_id"] for row in tx.execute("SELECT ticket_id FROM tickets WHERE drop_id = ?",
@@ -141,33 +132,19 @@ class QueueMixin:
 
         ``ok`` a new ticket; ``same`` this buyer's ticket as it is (also after
         the line closed); ``not_found``; ``no_queue`` (an open drop);
-        ``queue_closed`` at or after ``ends_at``. The time is read inside the
-        write transaction unless ``now`` is given.
+        ``queue_closed`` at or after ``ends_at``. Decided by the engine in the
+        group commit (``Core.join_ticket``, batched with other joins and
+        purchases); the time is read inside the write transaction unless ``now`` is given.
         """
-        _check_buyer(buyer)
-
-        def join(tx: Any) -> tuple[str, dict[str, Any] | None]:
-            at = now_ms() if now is None else now
-            drops = tx.execute("SELECT admission, ends_at, entries_close_at FROM drops WHERE id = ?", (drop_id,))
-            if not drops:
-                return "not_found", None
-            drop = drops[0]
-            if drop["admission"] not in KIND_BEFORE_CLOSE:
-                return "no_queue", None
-            mine = tx.execute(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE drop_id = ? AND buyer = ?",
-                              (drop_id, buyer))
-            if mine:
-                return "same", mine[0]
-            closes_at = drop["entries_close_at"] if drop["admission"] == "draw" else drop["ends_at"]
-            if closes_at is not None and at >= closes_at:
-                return "queue_closed", None
-            if tx.execute("SELECT 1 FROM queue_closes WHERE drop_id = ?", (drop_id,)):
-                kind, position = "fifo", tx.execute(NEXT_POSITION_SQL, (drop_id,))[0]["position"]
-            else:
-                kind, position = KIND_BEFORE_CLOSE[drop["admission"]], None
-            return "ok", tx.execute(JOIN_SQL, (drop_id, buyer, at, kind, position))[0]
-
-        return self.write(join)
+        outcome, ticket_id, kind, joined_at, position = self.join_ticket(drop_id, buyer, now)
+        if outcome == "same":
+            return outcome, self.ticket_of(drop_id, ticket_id)
+        if outcome != "ok":
+            return outcome, None
+        ticket = dict.fromkeys(TICKET_NAMES)  # a new ticket: waiting, nothing else recorded yet
+        ticket.update(drop_id=drop_id, ticket_id=ticket_id, buyer=buyer, joined_at=joined_at, kind=kind,
+                      state="waiting", position=position)
+        return outcome, ticket
 
     def ticket_of(self, drop_id: int, ticket_id: int) -> dict[str, Any] | None:
         """The ticket's row, or None."""

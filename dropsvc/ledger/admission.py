@@ -16,6 +16,10 @@ the admitted-and-unused units are the tickets in state ``admitted`` (a purchase 
    >= remaining, so each unit that comes back (a hold expired or cancelled, a lapse, stock raised, a
    purchase of fewer units than the ticket allowed) admits the next ticket.
 
+A pass reads first, on a reader (``pass_has_work``: a close, lapses or the end due, units to admit,
+admitted tickets to send back, the finish), and takes the write lock only when something would
+change: an idle line costs the background worker one read per pass, no write transaction.
+
 All of it is in the database (``queue_progress``, the tickets, ``ticket_admissions``): a pass is
 idempotent, and a restart or another process taking the background lock over continues where
 it was, admitted tickets keeping their ``admitted_until``.
@@ -23,6 +27,7 @@ it was, admitted tickets keeping their ``admitted_until``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -39,11 +44,20 @@ ACTIVE_DROPS_SQL = (
     "SELECT d.id FROM drops d LEFT JOIN queue_progress p ON p.drop_id = d.id"
     " WHERE d.admission = 'queue' AND d.starts_at <= ? AND p.ended_at IS NULL ORDER BY d.id"
 )
+# what a pass reads first, at ?2: the drop, its close and progress, and what tells whether the pass has
+# work (the index on tickets by state answers the counts)
 PASS_SQL = (
     "SELECT d.admission, d.total_stock, d.sold, d.per_user_limit, d.admit_seconds, d.admission_margin,"
-    " d.starts_at, d.ends_at, c.closed_at, p.first_wave_at, p.finished_at, p.ended_at, p.paused_at"
+    " d.starts_at, d.ends_at, c.closed_at, p.drop_id IS NOT NULL AS progress, p.first_wave_at, p.finished_at,"
+    " p.ended_at, p.paused_at,"
+    " (SELECT COUNT(*) FROM tickets t WHERE t.drop_id = d.id AND t.state = 'admitted') AS admitted,"
+    " EXISTS (SELECT 1 FROM tickets t WHERE t.drop_id = d.id AND t.state = 'admitted' AND t.admitted_until <= ?2)"
+    " AS lapses_due,"
+    " EXISTS (SELECT 1 FROM tickets t WHERE t.drop_id = d.id AND t.state = 'waiting' AND t.position IS NOT NULL)"
+    " AS next_waiting,"
+    " EXISTS (SELECT 1 FROM tickets t WHERE t.drop_id = d.id AND t.state IN ('waiting', 'absent')) AS unfinished"
     " FROM drops d LEFT JOIN queue_closes c ON c.drop_id = d.id LEFT JOIN queue_progress p ON p.drop_id = d.id"
-    " WHERE d.id = ?"
+    " WHERE d.id = ?1"
 )
 # units in the drop's reserved orders, from a low-water mark no reserved order is below (?1)
 HELD_SQL = ("SELECT COALESCE(SUM(quantity), 0) AS held FROM orders"
@@ -124,8 +138,8 @@ def admission_pass(tx: Any, drop_id: int, at: int, reserved_from: int) -> dict[s
     ``reserved_from``: an order id no reserved order is below (where counting holds starts).
     """
     counts = dict.fromkeys(COUNTS, 0)
-    rows = tx.execute(PASS_SQL, (drop_id,))
-    if not rows or rows[0]["admission"] != "queue" or at < rows[0]["starts_at"] or rows[0]["ended_at"] is not None:
+    rows = tx.execute(PASS_SQL, (drop_id, at))
+    if not rows or not _in_line(rows[0], at):
         return counts
     drop = rows[0]
     if drop["closed_at"] is None:
@@ -164,6 +178,32 @@ def admission_pass(tx: Any, drop_id: int, at: int, reserved_from: int) -> dict[s
     if drop["first_wave_at"] is None:
         _progress(tx, drop_id, "first_wave_at = ?", at)
     return counts  # a pass that changed nothing wrote nothing: no WAL frame
+
+
+def _in_line(drop: dict[str, Any], at: int) -> bool:
+    """A pass has a line to look at: a queue drop, started at ``at``, not ended."""
+    return drop["admission"] == "queue" and at >= drop["starts_at"] and drop["ended_at"] is None
+
+
+def pass_has_work(drop: dict[str, Any], at: int, held: Callable[[], int]) -> bool:
+    """Whether a pass at ``at`` would change anything, from the drop's PASS_SQL row (and, only when it
+    matters, ``held()``): the steps of the module's docstring, read without the write lock. The pass
+    itself decides again under it; this only lets an idle pass take no write transaction."""
+    if not _in_line(drop, at):
+        return False
+    if drop["closed_at"] is None or not drop["progress"] or drop["lapses_due"]:
+        return True  # the close, the progress row, lapses
+    if drop["ends_at"] is not None and at >= drop["ends_at"]:
+        return True  # the end
+    if drop["paused_at"] is not None:
+        return False
+    if drop["first_wave_at"] is None:
+        return True
+    remaining = drop["total_stock"] - drop["sold"]
+    if remaining <= 0:  # admitted tickets go back to waiting; the finish once nothing is held
+        return drop["admitted"] > 0 or ((drop["unfinished"] or drop["finished_at"] is None) and held() == 0)
+    short = remaining - drop["admitted"] * drop["per_user_limit"]  # the margin is the first wave's only
+    return drop["finished_at"] is not None or (short > 0 and bool(drop["next_waiting"]))
 
 
 def queue_state_of(row: dict[str, Any], held: int, now: int) -> str:
@@ -220,8 +260,14 @@ class AdmissionMixin:
         return {name: rows[0][name] for name in TICKET_NAMES}  # a view that changed nothing: one read
 
     def admit_drop(self, drop_id: int, now: int | None = None) -> dict[str, int]:
-        """One admission pass over the drop, one write transaction (time read inside it unless given)."""
+        """One admission pass over the drop: a read first, and one write transaction only when it has
+        work (``pass_has_work``; the time read inside the write unless given). An idle pass takes no
+        write lock."""
         reserved_from = self.reserved_low_water()
+        at = now_ms() if now is None else now
+        rows = self.read(PASS_SQL, (drop_id, at))
+        if not rows or not pass_has_work(rows[0], at, lambda: self.read(HELD_SQL, (reserved_from, drop_id))[0]["held"]):
+            return dict.fromkeys(COUNTS, 0)
         return self.write(lambda tx: admission_pass(tx, drop_id, now_ms() if now is None else now, reserved_from))
 
     def queue_drops_due(self, now: int | None = None) -> list[int]:

@@ -36,6 +36,7 @@ include "commit_queue.pxi"
 include "readers.pxi"
 include "public_ref.pxi"
 include "transaction.pxi"
+include "read_cache.pxi"
 
 SQLITE_VERSION = sqlite3_libversion().decode()
 _vfs_rc = dropsvc_wal_vfs_register()
@@ -92,6 +93,7 @@ cdef class Core:
     cdef dict _tx_statements
     cdef dict _secrets
     cdef set _sold_out_hints      # drops this process last saw sold out
+    cdef list _read_caches        # per reader (by index): read()'s prepared statements
     cdef long long _fast_sold_out  # sold_out answers given without the write lock
     cdef uint64_t _ref_k0
     cdef uint64_t _ref_k1
@@ -227,6 +229,7 @@ cdef class Core:
         if self._pool.readers == NULL or self._pool.idle == NULL:
             raise MemoryError()
         self._pool.size = count
+        self._read_caches = [{} for _ in range(count)]
         for index in range(count):
             reader = &self._pool.readers[index]
             reader.db = open_connection(path, True, synchronous, mmap_size, cache_kib)
@@ -278,6 +281,8 @@ cdef class Core:
                 sqlite3_finalize(reader.list_drops)
                 sqlite3_finalize(reader.get_order)
                 sqlite3_finalize(reader.stock_check)
+                if self._read_caches is not None:  # (a garbage collector's clear may have taken it)
+                    finalize_read_cache(self._read_caches[reader - self._pool.readers])
                 sqlite3_close_v2(reader.db)
                 reader.db = NULL
             taken += 1
@@ -431,16 +436,17 @@ cdef class Core:
         cdef Reader *reader
         if self._closed:
             raise EngineClosedError("the engine is closed")
-        with nogil:
-            reader = pool_acquire(&self._pool)
+        reader = pool_try_acquire(&self._pool)  # an idle one at once, the GIL kept
+        if reader == NULL:
+            with nogil:
+                reader = pool_acquire(&self._pool)
         if reader.db == NULL:
             pool_release(&self._pool, reader)
             raise EngineClosedError("the engine is closed")
         return reader
 
     cdef _release_reader(self, Reader *reader):
-        with nogil:
-            pool_release(&self._pool, reader)
+        pool_release(&self._pool, reader)  # never waits (the pool's lock is only ever held briefly)
 
     cdef list _read_prepared(self, Reader *reader, sqlite3_stmt *stmt, object params):
         try:
@@ -471,16 +477,13 @@ cdef class Core:
         return order
 
     def read(self, str sql, params=()):
-        """Run one read-only statement on a reader; rows as dicts."""
+        """Run one read-only statement on a reader (prepared once per reader); rows as dicts."""
         cdef Reader *reader = self._acquire_reader()
-        cdef sqlite3_stmt *stmt = NULL
+        cdef Statement statement
         try:
-            stmt = prepare(reader.db, sql, False)
-            if not sqlite3_stmt_readonly(stmt):
-                raise ValueError("read() runs read-only statements; use write() for %r" % sql)
-            return run_statement(reader.db, stmt, params)
+            statement = cached_read_statement(self._read_caches[reader - self._pool.readers], reader.db, sql)
+            return run_cached(reader.db, statement, params)
         finally:
-            sqlite3_finalize(stmt)
             self._release_reader(reader)
 
     # -- the cold write path ---------------------------------------------

@@ -77,11 +77,11 @@ cdef int bind_params(sqlite3 *db, sqlite3_stmt *stmt, object params) except -1:
     return 0
 
 
-cdef list run_statement(sqlite3 *db, sqlite3_stmt *stmt, object params):
-    """Bind, step to the end with the GIL released per step, return rows as dicts."""
+cdef list run_statement(sqlite3 *db, sqlite3_stmt *stmt, object params, tuple names=None):
+    """Bind, step to the end with the GIL released per step, return rows as dicts (keyed by
+    ``names`` when the caller knows the columns' names already)."""
     cdef int rc
     cdef list rows = []
-    cdef tuple names = None
     try:
         bind_params(db, stmt, params)
         while True:

@@ -33,7 +33,14 @@ from typing import Any
 import orjson
 
 from dropsvc.drops import now_ms
-from dropsvc.ledger.queue import KIND_BEFORE_CLOSE, LEAVABLE_STATES, NEXT_POSITION_SQL, TICKET_NAMES, close_line
+from dropsvc.ledger.queue import (
+    KIND_BEFORE_CLOSE,
+    LEAVABLE_STATES,
+    NEXT_POSITION_SQL,
+    OUTLOOK_NAMES,
+    TICKET_NAMES,
+    close_line,
+)
 
 CHECK_IN_LEAD_MS = 10 * 60 * 1000  # a holder checks in from 10 minutes before the close on
 WAVE_BATCH = 256  # waiting tickets read at a time while a pass looks for present ones
@@ -77,10 +84,11 @@ WITH chosen (ticket_id) AS MATERIALIZED (SELECT value FROM json_each(?2))
 UPDATE tickets SET state = 'absent'
   FROM chosen WHERE tickets.drop_id = ?1 AND tickets.ticket_id = chosen.ticket_id AND tickets.state = 'waiting'
 """
+# a ticket's view, one statement: the ticket, whether its check-in is due, its drop's outlook
 CHECK_IN_SQL = (
     f"SELECT {', '.join('t.' + name for name in TICKET_NAMES)},"
-    " d.admission, d.starts_at, d.entries_close_at"
-    " FROM tickets t JOIN drops d ON d.id = t.drop_id WHERE t.drop_id = ? AND t.ticket_id = ?"
+    " d.admission, d.starts_at, d.entries_close_at, d.total_stock - d.sold AS remaining, d.per_user_limit,"
+    " d.admit_seconds FROM tickets t JOIN drops d ON d.id = t.drop_id WHERE t.drop_id = ? AND t.ticket_id = ?"
 )
 STATE_SQL = (
     "SELECT d.admission, d.total_stock, d.sold, d.starts_at, d.ends_at, c.closed_at,"
@@ -180,6 +188,32 @@ def admission_pass(tx: Any, drop_id: int, at: int, reserved_from: int) -> dict[s
     return counts  # a pass that changed nothing wrote nothing: no WAL frame
 
 
+def check_in_due(ticket: dict[str, Any], buyer: str, at: int) -> bool:
+    """Whether viewing the ticket (a CHECK_IN_SQL row) at ``at`` checks its holder in: the buyer's, a
+    line's, from 10 minutes before the close on, open (an absent ticket never checked in: skipped
+    tickets are those that had not) and not checked in yet."""
+    if ticket["buyer"] != buyer or ticket["admission"] not in KIND_BEFORE_CLOSE:
+        return False
+    closes_at = ticket["entries_close_at"] if ticket["admission"] == "draw" else ticket["starts_at"]
+    return at >= closes_at - CHECK_IN_LEAD_MS and ticket["state"] in LEAVABLE_STATES and ticket["checked_in_at"] is None
+
+
+def record_check_in(tx: Any, drop_id: int, ticket_id: int, buyer: str, at: int) -> None:
+    """Inside the caller's write: check the ticket's holder in at ``at`` when it is due (``check_in_due``):
+    ``checked_in_at``, and an absent ticket back to ``waiting`` at the highest position given so far + 1,
+    its first position kept."""
+    rows = tx.execute(CHECK_IN_SQL, (drop_id, ticket_id))
+    if not rows or not check_in_due(rows[0], buyer, at):
+        return
+    if rows[0]["state"] == "absent":
+        position = tx.execute(NEXT_POSITION_SQL, (drop_id,))[0]["position"]
+        tx.execute("UPDATE tickets SET state = 'waiting', first_position = COALESCE(first_position, position),"
+                   " position = ?, checked_in_at = ? WHERE drop_id = ? AND ticket_id = ?",
+                   (position, at, drop_id, ticket_id))
+    else:
+        tx.execute("UPDATE tickets SET checked_in_at = ? WHERE drop_id = ? AND ticket_id = ?", (at, drop_id, ticket_id))
+
+
 def _in_line(drop: dict[str, Any], at: int) -> bool:
     """A pass has a line to look at: a queue drop, started at ``at``, not ended."""
     return drop["admission"] == "queue" and at >= drop["starts_at"] and drop["ended_at"] is None
@@ -223,41 +257,31 @@ class AdmissionMixin:
     def check_in(self, drop_id: int, ticket_id: int, buyer: str, now: int | None = None) -> dict[str, Any] | None:
         """The holder views the ticket: checked in from 10 minutes before the close on; the ticket row.
 
-        None for an unknown ticket or another buyer's. Writes only when it changes
-        something (the first check-in in the window, or an ``absent`` ticket coming
-        back: ``waiting`` at the highest position given so far + 1, its first
-        position kept); every other view is one read, whose row is returned.
+        None for an unknown ticket or another buyer's. See ``ticket_view``.
         """
-        def due(ticket: dict[str, Any] | None, at: int) -> bool:
-            if ticket is None or ticket["buyer"] != buyer or ticket["admission"] not in KIND_BEFORE_CLOSE:
-                return False
-            closes_at = ticket["entries_close_at"] if ticket["admission"] == "draw" else ticket["starts_at"]
-            if at < closes_at - CHECK_IN_LEAD_MS:
-                return False
-            # an absent ticket never checked in: skipped tickets are those that had not
-            return ticket["state"] in LEAVABLE_STATES and ticket["checked_in_at"] is None
+        view = self.ticket_view(drop_id, ticket_id, buyer, now)
+        return None if view is None else view[0]
 
-        def record(tx: Any) -> None:
-            at = now_ms() if now is None else now
-            rows = tx.execute(CHECK_IN_SQL, (drop_id, ticket_id))
-            if not rows or not due(rows[0], at):
-                return
-            if rows[0]["state"] == "absent":
-                position = tx.execute(NEXT_POSITION_SQL, (drop_id,))[0]["position"]
-                tx.execute("UPDATE tickets SET state = 'waiting', first_position = COALESCE(first_position, position),"
-                           " position = ?, checked_in_at = ? WHERE drop_id = ? AND ticket_id = ?",
-                           (position, at, drop_id, ticket_id))
-            else:
-                tx.execute("UPDATE tickets SET checked_in_at = ? WHERE drop_id = ? AND ticket_id = ?",
-                           (at, drop_id, ticket_id))
+    def ticket_view(self, drop_id: int, ticket_id: int, buyer: str,
+                    now: int | None = None) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """A ticket's view, which checks its holder in: ``(ticket row, outlook)`` (``ticket_outlook``'s
+        fields), or None for an unknown ticket or another buyer's.
 
+        One read, and a write only when it changes something (the first check-in in
+        the window, or an ``absent`` ticket coming back: ``waiting`` at the highest
+        position given so far + 1, its first position kept); every other view, a
+        checked-in ticket's included, is that one read and no write lock.
+        """
         rows = self.read(CHECK_IN_SQL, (drop_id, ticket_id))
         if not rows or rows[0]["buyer"] != buyer:
             return None
-        if due(rows[0], now_ms() if now is None else now):
-            self.write(record)
-            return self.ticket_of(drop_id, ticket_id)
-        return {name: rows[0][name] for name in TICKET_NAMES}  # a view that changed nothing: one read
+        if check_in_due(rows[0], buyer, now_ms() if now is None else now):
+            self.write(lambda tx: record_check_in(tx, drop_id, ticket_id, buyer, now_ms() if now is None else now))
+            rows = self.read(CHECK_IN_SQL, (drop_id, ticket_id))
+        row = rows[0]
+        outlook = {name: row[name] for name in OUTLOOK_NAMES}
+        outlook["ahead"] = self.waiting_ahead(drop_id, row["position"])
+        return {name: row[name] for name in TICKET_NAMES}, outlook
 
     def admit_drop(self, drop_id: int, now: int | None = None) -> dict[str, int]:
         """One admission pass over the drop: a read first, and one write transaction only when it has

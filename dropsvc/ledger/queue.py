@@ -11,7 +11,9 @@ Check-in and admission are ``admission``'s; the purchase's ticket check is the e
 
 from __future__ import annotations
 
+import bisect
 import secrets
+import time
 from typing import Any
 
 import orjson
@@ -46,12 +48,13 @@ FAIRNESS_SQL = (
     " LEFT JOIN queue_closes c ON c.drop_id = d.id LEFT JOIN drop_seeds s ON s.drop_id = c.drop_id"
     " WHERE d.id = ?"
 )
-# a ticket's outlook, one statement: the waiting tickets ahead of a position (?2; none when NULL) and
-# what the estimate of its wait needs (the partial index on positions answers the count)
-OUTLOOK_SQL = (
-    "SELECT (SELECT COUNT(*) FROM tickets WHERE drop_id = ?1 AND state = 'waiting' AND position < ?2) AS ahead,"
-    " total_stock - sold AS remaining, per_user_limit, admit_seconds FROM drops WHERE id = ?1"
-)
+# what a ticket's outlook needs of its drop besides ``ahead``
+OUTLOOK_SQL = "SELECT total_stock - sold AS remaining, per_user_limit, admit_seconds FROM drops WHERE id = ?"
+OUTLOOK_NAMES = ("remaining", "per_user_limit", "admit_seconds")
+# the line's waiting positions, in order (the index on tickets by state answers it)
+WAITING_SQL = ("SELECT position FROM tickets WHERE drop_id = ? AND state = 'waiting' AND position IS NOT NULL"
+               " ORDER BY position")
+WAITING_SECONDS = 0.4  # how old a process's copy of a line's waiting positions may be (the queue document's too)
 FIGURES_SQL = (
     "SELECT d.admission, c.closed_at, c.prequeue_size, t.state, COUNT(t.ticket_id) AS tickets,"
     " MAX(t.position) AS last_position,"
@@ -158,15 +161,26 @@ class QueueMixin:
         return rows[0] if rows else None
 
     def ticket_outlook(self, drop_id: int, position: int | None) -> dict[str, Any] | None:
-        """``ahead`` (waiting tickets before ``position``, None without one), ``remaining``,
-        ``per_user_limit`` and ``admit_seconds`` of the drop, one small read; None for an unknown drop."""
-        rows = self.read(OUTLOOK_SQL, (drop_id, position))
-        if not rows:
-            return None
-        outlook = dict(rows[0])
+        """``ahead`` (``waiting_ahead``; None without a position), ``remaining``, ``per_user_limit`` and
+        ``admit_seconds`` of the drop, one small read; None for an unknown drop."""
+        rows = self.read(OUTLOOK_SQL, (drop_id,))
+        return None if not rows else {"ahead": self.waiting_ahead(drop_id, position), **rows[0]}
+
+    def waiting_ahead(self, drop_id: int, position: int | None) -> int | None:
+        """The waiting tickets before ``position`` (None without one), from this process's copy of the
+        line's waiting positions, read again once it is WAITING_SECONDS old: a count on the herd's
+        path would cost a walk of the line per view."""
         if position is None:
-            outlook["ahead"] = None
-        return outlook
+            return None
+        lines: dict[int, tuple[float, list[int]]] = self.__dict__.setdefault("_waiting_lines", {})
+        now = time.monotonic()
+        cached = lines.get(drop_id)
+        if cached is None or cached[0] <= now:
+            if len(lines) >= 256:
+                lines.clear()
+            cached = lines[drop_id] = (now + WAITING_SECONDS,
+                                       [row["position"] for row in self.read(WAITING_SQL, (drop_id,))])
+        return bisect.bisect_left(cached[1], position)
 
     def leave_line(self, drop_id: int, ticket_id: int, buyer: str) -> str:
         """The buyer's ticket leaves the line (state ``left``).

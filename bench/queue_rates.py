@@ -23,12 +23,11 @@ import contextlib
 import shutil
 import signal
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
-from bench.harness import results_folder
+from bench.harness import results_folder, scratch_folder
 from bench.harness.databases import Database, check_database
 from bench.harness.loads import Runner
 from bench.harness.meters import NOISY_PCT, loadavg
@@ -113,9 +112,8 @@ def main() -> int:
         return 2
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     stamp, logs = results_folder("queue")
-    folder = Path(tempfile.mkdtemp(prefix="dropsvc-queue-"))
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(143))
-    try:
+    with scratch_folder("queue", args.keep) as folder:
         bench = Runner(args, folder, logs)
         print(f"queue reads against the ceilings: {args.server} --workers {args.workers}, wrk -t{args.wrk_threads} "
               f"-c{CONNECTIONS}, {args.warmup} s warm-up + {args.duration} s per row; load average {loadavg()}")
@@ -142,11 +140,6 @@ def main() -> int:
         print(f"\ninvariant (SPEC 3) and sold == the 201s counted: {'ok' if good else 'BROKEN'} {db.label}: {detail}")
         write_results(logs, stamp, args, rows)
         return 0 if good else 1
-    finally:
-        if args.keep:
-            print(f"database kept in {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from dropsvc.checkout import Checkout, payos_client
 from dropsvc.config import Config
 from dropsvc.drops import DropError
 from dropsvc.http.errors import ApiError, serialize_error, storage_unavailable
-from dropsvc.http.fast_path import FastPath, WSGIApp
+from dropsvc.http.fast_path import FastPath, HotRoutes, WSGIApp
 from dropsvc.http.observer import RequestObserver
 from dropsvc.http.operations import add_operations
 from dropsvc.http.resources.admin import AdminDropItem, AdminDrops, AdminGuard
@@ -26,6 +26,7 @@ from dropsvc.http.resources.pages import Site, add_page_routes
 from dropsvc.http.resources.payments import OrderCheckout, PayOSWebhook
 from dropsvc.http.resources.purchases import ROUTE as PURCHASE_ROUTE
 from dropsvc.http.resources.purchases import Purchases
+from dropsvc.http.resources.queue import ROUTE as QUEUE_ROUTE
 from dropsvc.http.resources.queue import Fairness, FairnessTickets, QueueDocument
 from dropsvc.http.resources.tickets import ITEM_ROUTE as TICKET_ROUTE
 from dropsvc.http.resources.tickets import TicketItem, Tickets, TicketViews
@@ -60,9 +61,8 @@ def json_handler() -> falcon.media.JSONHandler:
 
 
 def add_routes(app: falcon.App, engine: Engine, config: Config,
-               checkout: Checkout) -> tuple[Purchases, TicketViews, RequestObserver]:
-    """Every route; returns the purchase resource, the ticket views and the request observer (the fast path
-    shares them)."""
+               checkout: Checkout) -> tuple[HotRoutes, RequestObserver]:
+    """Every route; returns the herd's routes and the request observer (the fast path shares them)."""
     guard = AdminGuard(config.admin_token)
     buyers = Buyers(engine.secret("buyer_cookie_key"), secure=config.public_url.startswith("https://"))
     app.add_route("/healthz", Health())
@@ -74,7 +74,8 @@ def add_routes(app: falcon.App, engine: Engine, config: Config,
     ticket_views = TicketViews(engine, buyers, tokens)
     app.add_route("/api/drops/{drop_id}/tickets", Tickets(ticket_views))
     app.add_route(TICKET_ROUTE, TicketItem(ticket_views))
-    app.add_route("/api/drops/{drop_id}/queue", QueueDocument(engine))
+    document = QueueDocument(engine)
+    app.add_route(QUEUE_ROUTE, document)
     app.add_route("/api/drops/{drop_id}/fairness", Fairness(engine))
     app.add_route("/api/drops/{drop_id}/fairness/tickets", FairnessTickets(engine))
     app.add_route("/api/orders/{public_ref}", OrderItem(engine))
@@ -86,7 +87,7 @@ def add_routes(app: falcon.App, engine: Engine, config: Config,
     # GET /, /orders/{public_ref}, /static/...
     add_page_routes(app, engine, buyers, Site(Path(config.static_dir)) if config.static_dir else None)
     observer = add_operations(app, engine, config, guard)  # /metrics, /readyz, /openapi.json, admin reads
-    return purchases, ticket_views, observer
+    return HotRoutes(purchases, ticket_views, document), observer
 
 
 def create_app(engine: Engine, config: Config, checkout: Checkout | None = None) -> falcon.App:
@@ -96,12 +97,12 @@ def create_app(engine: Engine, config: Config, checkout: Checkout | None = None)
 
 def serving_app(engine: Engine, config: Config, checkout: Checkout | None = None) -> WSGIApp:
     """What the servers run: the Falcon app behind the fast path (``dropsvc.http.fast_path``)."""
-    app, purchases, views, observer = _build(engine, config, checkout)
-    return FastPath(app, purchases, views, observer)
+    app, hot, observer = _build(engine, config, checkout)
+    return FastPath(app, hot, observer)
 
 
 def _build(engine: Engine, config: Config,
-           checkout: Checkout | None) -> tuple[falcon.App, Purchases, TicketViews, RequestObserver]:
+           checkout: Checkout | None) -> tuple[falcon.App, HotRoutes, RequestObserver]:
     app = falcon.App(media_type=falcon.MEDIA_JSON)
     handlers = {falcon.MEDIA_JSON: json_handler()}
     app.req_options.media_handlers.update(handlers)

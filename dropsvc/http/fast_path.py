@@ -7,7 +7,7 @@ is the same 409; a queue drop's waiting herd views its tickets
 Request/Response objects, router and middleware cost about as much as the
 engine's sold-out answer itself, so this WSGI wrapper answers exactly those
 requests directly from the environ and hands every other request to the Falcon
-app untouched.
+app untouched; the public queue document too, from its resource's render cache.
 
 It never decides anything the resource would decide otherwise: it calls the
 resource's own ``decide`` / ``view_body`` (the same checks, engine call and answer), and it
@@ -27,7 +27,7 @@ from __future__ import annotations
 import io
 from collections.abc import Callable, Iterable
 from time import perf_counter_ns
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 from falcon.util.misc import code_to_http_status
@@ -36,27 +36,40 @@ from dropsvc._engine import StorageError
 from dropsvc.http.errors import ApiError, error_body, storage_unavailable
 from dropsvc.http.observer import RequestObserver
 from dropsvc.http.resources.common import is_json, parse_id
+from dropsvc.http.resources.drops import CACHE_CONTROL
 from dropsvc.http.resources.purchases import BODY_LIMIT, PRERENDERED, REJECTED, ROUTE, Purchases
+from dropsvc.http.resources.queue import ROUTE as QUEUE_ROUTE
+from dropsvc.http.resources.queue import QueueDocument
 from dropsvc.http.resources.tickets import ITEM_ROUTE, PRIVATE, TicketViews
 
 PREFIX, _, SUFFIX = ROUTE.partition("{drop_id}")
 TICKETS = "/tickets/"  # a ticket's path: PREFIX, the drop id, TICKETS, the ticket id
+QUEUE = QUEUE_ROUTE.rpartition("}")[2]  # the queue document's: PREFIX, the drop id, QUEUE
 JSON_HEADER = ("content-type", "application/json")
 VIEW_HEADERS = (JSON_HEADER, ("cache-control", PRIVATE))
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
+class HotRoutes(NamedTuple):
+    """The resources whose answers the fast path gives."""
+
+    purchases: Purchases
+    views: TicketViews
+    document: QueueDocument
+
+
 class FastPath:
     """WSGI app: well-formed purchase POSTs and ticket views answered here, everything else by ``app`` (Falcon)."""
 
-    def __init__(self, app: WSGIApp, purchases: Purchases, views: TicketViews, observer: RequestObserver) -> None:
+    def __init__(self, app: WSGIApp, hot: HotRoutes, observer: RequestObserver) -> None:
         self.app = app
-        self.decide = purchases.decide
-        self.view_body = views.view_body
-        self.buyer_in = views.buyers.buyer_in
+        self.decide = hot.purchases.decide
+        self.view_body = hot.views.view_body
+        self.buyer_in = hot.views.buyers.buyer_in
+        self.rendered = hot.document.rendered
         self.observed = observer.observed
-        statuses = {200, 201, *(refusal.status for refusal in PRERENDERED)}  # what ``decide`` gives
+        statuses = {200, 201, 304, *(refusal.status for refusal in PRERENDERED)}  # what ``decide`` gives, and GETs
         self._status_lines = {code: code_to_http_status(code) for code in statuses}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -66,6 +79,8 @@ class FastPath:
         method = environ["REQUEST_METHOD"]
         if method == "GET" and TICKETS in path:
             return self._view(environ, start_response, path)
+        if method == "GET" and path.endswith(QUEUE):
+            return self._document(environ, start_response, path)
         if method != "POST" or not path.endswith(SUFFIX):
             return self.app(environ, start_response)
         started = perf_counter_ns()
@@ -114,6 +129,24 @@ class FastPath:
         start_response(self._status_lines[200], [*VIEW_HEADERS, ("content-length", str(len(body)))])
         now = perf_counter_ns()
         self.observed(ITEM_ROUTE, "GET", 200, now - started, now, None, None)
+        return [body]
+
+    def _document(self, environ: dict[str, Any], start_response: Callable[..., Any], path: str) -> Iterable[bytes]:
+        """The queue document from its render cache: 200, or 304 when If-None-Match is its ETag
+        alone; else (another If-None-Match, no line, a bad id) Falcon."""
+        started = perf_counter_ns()
+        drop_id = parse_id(path[len(PREFIX):-len(QUEUE)])
+        document = None if drop_id is None else self.rendered(drop_id)
+        wanted = environ.get("HTTP_IF_NONE_MATCH")
+        if document is None or (wanted is not None and wanted != document.etag):
+            return self.app(environ, start_response)
+        status, body = (304, b"") if wanted is not None else (200, document.body)
+        headers = [("etag", document.etag), ("cache-control", CACHE_CONTROL)]
+        if status == 200:
+            headers += [JSON_HEADER, ("content-length", str(len(body)))]
+        start_response(self._status_lines[status], headers)
+        now = perf_counter_ns()
+        self.observed(QUEUE_ROUTE, "GET", status, now - started, now, None, None)
         return [body]
 
     def _unavailable(self, environ: dict[str, Any], start_response: Callable[..., Any], path: str, started: int,

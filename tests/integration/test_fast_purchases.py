@@ -336,3 +336,30 @@ def test_a_ticket_view_the_storage_fails_is_the_same_503(line):
     assert reply.status_code == 503 and reply.json["error"]["code"] == "storage_unavailable"
     assert falcon_calls(apps) == 0
     made.engines[:] = [Engine(engine.path, readers=1) for engine in made.engines]  # for the fixture's check
+
+
+def test_the_queue_document_is_answered_alike_by_the_fast_path(line):
+    """The same document, headers and 304 on both paths (each file has its own seed: commitment and ETag
+    differ); what is not the plain case (another If-None-Match, no line) is Falcon's."""
+    made, apps = line
+    made.join(LINE, ANN)
+    path = f"/api/drops/{LINE}/queue"
+
+    def both_get(headers: list[dict[str, str]]) -> list[testing.Result]:
+        replies = [client.simulate_get(path, headers=each) for client, each in zip(apps[:2], headers, strict=True)]
+        assert replies[0].status == replies[1].status and sorted(replies[0].headers) == sorted(replies[1].headers)
+        return replies
+
+    first = both_get([{}, {}])
+    assert first[1].status_code == 200 and falcon_calls(apps) == 0
+    assert {**first[1].json, "commitment": ""} == {**first[0].json, "commitment": ""}
+    assert first[1].headers["cache-control"] == "public, max-age=1"
+    etags = [reply.headers["etag"] for reply in first]
+    unchanged = both_get([{"If-None-Match": etag} for etag in etags])
+    assert unchanged[1].status_code == 304 and unchanged[1].content == b"" and falcon_calls(apps) == 0
+    assert both_get([{"If-None-Match": f"W/{etag}, \"x\""} for etag in etags])[1].status_code == 304
+    assert both_get([{"If-None-Match": '"other"'}] * 2)[1].status_code == 200
+    assert falcon_calls(apps) == 2
+    for drop_id in (OPEN, 999):
+        assert same_view(apps, f"/api/drops/{drop_id}/queue", {}).status_code == 404
+    assert falcon_calls(apps) == 4

@@ -478,11 +478,19 @@ cdef class Core:
 
     def read(self, str sql, params=()):
         """Run one read-only statement on a reader (prepared once per reader); rows as dicts."""
+        return self._read(sql, params, False)
+
+    def read_row(self, str sql, params=()):
+        """The first row of a read-only statement (read() without stepping past it), or None."""
+        rows = self._read(sql, params, True)
+        return rows[0] if rows else None
+
+    cdef list _read(self, str sql, object params, bint first):
         cdef Reader *reader = self._acquire_reader()
         cdef Statement statement
         try:
             statement = cached_read_statement(self._read_caches[reader - self._pool.readers], reader.db, sql)
-            return run_cached(reader.db, statement, params)
+            return run_cached(reader.db, statement, params, first)
         finally:
             self._release_reader(reader)
 

@@ -32,8 +32,8 @@ cdef void finalize_read_cache(dict cache) noexcept:
     cache.clear()
 
 
-cdef list run_cached(sqlite3 *db, Statement statement, object params):
+cdef list run_cached(sqlite3 *db, Statement statement, object params, bint first):
     """run_statement for a cached statement, its columns' names read once (again if their count changed)."""
     if statement.names is None or len(statement.names) != sqlite3_column_count(statement.stmt):
         statement.names = column_names(statement.stmt)
-    return run_statement(db, statement.stmt, params, statement.names)
+    return run_statement(db, statement.stmt, params, statement.names, first)

@@ -37,8 +37,6 @@ from dropsvc.ledger.queue import (
     KIND_BEFORE_CLOSE,
     LEAVABLE_STATES,
     NEXT_POSITION_SQL,
-    OUTLOOK_NAMES,
-    TICKET_NAMES,
     close_line,
 )
 
@@ -84,9 +82,9 @@ WITH chosen (ticket_id) AS MATERIALIZED (SELECT value FROM json_each(?2))
 UPDATE tickets SET state = 'absent'
   FROM chosen WHERE tickets.drop_id = ?1 AND tickets.ticket_id = chosen.ticket_id AND tickets.state = 'waiting'
 """
-# a ticket's view, one statement: the ticket, whether its check-in is due, its drop's outlook
-CHECK_IN_SQL = (
-    f"SELECT {', '.join('t.' + name for name in TICKET_NAMES)},"
+# a ticket's view, one statement: what its holder sees, whether its check-in is due, its drop's outlook
+VIEW_SQL = (
+    "SELECT t.ticket_id, t.buyer, t.joined_at, t.kind, t.state, t.position, t.checked_in_at, t.admitted_until,"
     " d.admission, d.starts_at, d.entries_close_at, d.total_stock - d.sold AS remaining, d.per_user_limit,"
     " d.admit_seconds FROM tickets t JOIN drops d ON d.id = t.drop_id WHERE t.drop_id = ? AND t.ticket_id = ?"
 )
@@ -189,7 +187,7 @@ def admission_pass(tx: Any, drop_id: int, at: int, reserved_from: int) -> dict[s
 
 
 def check_in_due(ticket: dict[str, Any], buyer: str, at: int) -> bool:
-    """Whether viewing the ticket (a CHECK_IN_SQL row) at ``at`` checks its holder in: the buyer's, a
+    """Whether viewing the ticket (a VIEW_SQL row) at ``at`` checks its holder in: the buyer's, a
     line's, from 10 minutes before the close on, open (an absent ticket never checked in: skipped
     tickets are those that had not) and not checked in yet."""
     if ticket["buyer"] != buyer or ticket["admission"] not in KIND_BEFORE_CLOSE:
@@ -202,7 +200,7 @@ def record_check_in(tx: Any, drop_id: int, ticket_id: int, buyer: str, at: int) 
     """Inside the caller's write: check the ticket's holder in at ``at`` when it is due (``check_in_due``):
     ``checked_in_at``, and an absent ticket back to ``waiting`` at the highest position given so far + 1,
     its first position kept."""
-    rows = tx.execute(CHECK_IN_SQL, (drop_id, ticket_id))
+    rows = tx.execute(VIEW_SQL, (drop_id, ticket_id))
     if not rows or not check_in_due(rows[0], buyer, at):
         return
     if rows[0]["state"] == "absent":
@@ -259,29 +257,25 @@ class AdmissionMixin:
 
         None for an unknown ticket or another buyer's. See ``ticket_view``.
         """
-        view = self.ticket_view(drop_id, ticket_id, buyer, now)
-        return None if view is None else view[0]
+        return None if self.ticket_view(drop_id, ticket_id, buyer, now) is None else self.ticket_of(drop_id, ticket_id)
 
-    def ticket_view(self, drop_id: int, ticket_id: int, buyer: str,
-                    now: int | None = None) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        """A ticket's view, which checks its holder in: ``(ticket row, outlook)`` (``ticket_outlook``'s
-        fields), or None for an unknown ticket or another buyer's.
+    def ticket_view(self, drop_id: int, ticket_id: int, buyer: str, now: int | None = None) -> dict[str, Any] | None:
+        """A ticket's view, which checks its holder in: the ticket's row with its outlook (``ticket_outlook``'s
+        fields) and more of its drop, or None for an unknown ticket or another buyer's.
 
         One read, and a write only when it changes something (the first check-in in
         the window, or an ``absent`` ticket coming back: ``waiting`` at the highest
         position given so far + 1, its first position kept); every other view, a
         checked-in ticket's included, is that one read and no write lock.
         """
-        rows = self.read(CHECK_IN_SQL, (drop_id, ticket_id))
-        if not rows or rows[0]["buyer"] != buyer:
+        view = self.read_row(VIEW_SQL, (drop_id, ticket_id))
+        if view is None or view["buyer"] != buyer:
             return None
-        if check_in_due(rows[0], buyer, now_ms() if now is None else now):
+        if check_in_due(view, buyer, now_ms() if now is None else now):
             self.write(lambda tx: record_check_in(tx, drop_id, ticket_id, buyer, now_ms() if now is None else now))
-            rows = self.read(CHECK_IN_SQL, (drop_id, ticket_id))
-        row = rows[0]
-        outlook = {name: row[name] for name in OUTLOOK_NAMES}
-        outlook["ahead"] = self.waiting_ahead(drop_id, row["position"])
-        return {name: row[name] for name in TICKET_NAMES}, outlook
+            view = self.read_row(VIEW_SQL, (drop_id, ticket_id))
+        view["ahead"] = self.waiting_ahead(drop_id, view["position"])
+        return view
 
     def admit_drop(self, drop_id: int, now: int | None = None) -> dict[str, int]:
         """One admission pass over the drop: a read first, and one write transaction only when it has

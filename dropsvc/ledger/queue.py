@@ -50,7 +50,6 @@ FAIRNESS_SQL = (
 )
 # what a ticket's outlook needs of its drop besides ``ahead``
 OUTLOOK_SQL = "SELECT total_stock - sold AS remaining, per_user_limit, admit_seconds FROM drops WHERE id = ?"
-OUTLOOK_NAMES = ("remaining", "per_user_limit", "admit_seconds")
 # the line's waiting positions, in order (the index on tickets by state answers it)
 WAITING_SQL = ("SELECT position FROM tickets WHERE drop_id = ? AND state = 'waiting' AND position IS NOT NULL"
                " ORDER BY position")

@@ -110,10 +110,7 @@ class TicketViews:
         if number is None or ticket_number is None:
             return None
         view = self.engine.ticket_view(number, ticket_number, USER_ID_PREFIX + buyer_id)
-        if view is None:
-            return None
-        ticket, outlook = view
-        return orjson.dumps(self.present(number, ticket, buyer_id, outlook))
+        return None if view is None else orjson.dumps(self.present(number, view, buyer_id, view))
 
 
 def join_body(req: falcon.Request) -> None:

@@ -36,6 +36,7 @@ from dropsvc.drops import now_ms
 from dropsvc.ledger.queue import (
     KIND_BEFORE_CLOSE,
     LEAVABLE_STATES,
+    LINE_SQL,
     NEXT_POSITION_SQL,
     close_line,
 )
@@ -82,12 +83,9 @@ WITH chosen (ticket_id) AS MATERIALIZED (SELECT value FROM json_each(?2))
 UPDATE tickets SET state = 'absent'
   FROM chosen WHERE tickets.drop_id = ?1 AND tickets.ticket_id = chosen.ticket_id AND tickets.state = 'waiting'
 """
-# a ticket's view, one statement: what its holder sees, whether its check-in is due, its drop's outlook
-VIEW_SQL = (
-    "SELECT t.ticket_id, t.buyer, t.joined_at, t.kind, t.state, t.position, t.checked_in_at, t.admitted_until,"
-    " d.admission, d.starts_at, d.entries_close_at, d.total_stock - d.sold AS remaining, d.per_user_limit,"
-    " d.admit_seconds FROM tickets t JOIN drops d ON d.id = t.drop_id WHERE t.drop_id = ? AND t.ticket_id = ?"
-)
+# what a ticket's holder sees of it, and whether its check-in is due (with the line's LINE_SQL row)
+TICKET_VIEW_SQL = ("SELECT ticket_id, buyer, joined_at, kind, state, position, checked_in_at, admitted_until"
+                   " FROM tickets WHERE drop_id = ? AND ticket_id = ?")
 STATE_SQL = (
     "SELECT d.admission, d.total_stock, d.sold, d.starts_at, d.ends_at, c.closed_at,"
     " p.admitted_through, p.first_wave_at, p.finished_at, p.ended_at, p.paused_at,"
@@ -186,13 +184,13 @@ def admission_pass(tx: Any, drop_id: int, at: int, reserved_from: int) -> dict[s
     return counts  # a pass that changed nothing wrote nothing: no WAL frame
 
 
-def check_in_due(ticket: dict[str, Any], buyer: str, at: int) -> bool:
-    """Whether viewing the ticket (a VIEW_SQL row) at ``at`` checks its holder in: the buyer's, a
-    line's, from 10 minutes before the close on, open (an absent ticket never checked in: skipped
-    tickets are those that had not) and not checked in yet."""
-    if ticket["buyer"] != buyer or ticket["admission"] not in KIND_BEFORE_CLOSE:
+def check_in_due(ticket: dict[str, Any], line: dict[str, Any], buyer: str, at: int) -> bool:
+    """Whether viewing the ticket (a TICKET_VIEW_SQL row; its drop's LINE_SQL row) at ``at`` checks its
+    holder in: the buyer's, a line's, from 10 minutes before the close on, open (an absent ticket never
+    checked in: skipped tickets are those that had not) and not checked in yet."""
+    if ticket["buyer"] != buyer or line["admission"] not in KIND_BEFORE_CLOSE:
         return False
-    closes_at = ticket["entries_close_at"] if ticket["admission"] == "draw" else ticket["starts_at"]
+    closes_at = line["entries_close_at"] if line["admission"] == "draw" else line["starts_at"]
     return at >= closes_at - CHECK_IN_LEAD_MS and ticket["state"] in LEAVABLE_STATES and ticket["checked_in_at"] is None
 
 
@@ -200,10 +198,10 @@ def record_check_in(tx: Any, drop_id: int, ticket_id: int, buyer: str, at: int) 
     """Inside the caller's write: check the ticket's holder in at ``at`` when it is due (``check_in_due``):
     ``checked_in_at``, and an absent ticket back to ``waiting`` at the highest position given so far + 1,
     its first position kept."""
-    rows = tx.execute(VIEW_SQL, (drop_id, ticket_id))
-    if not rows or not check_in_due(rows[0], buyer, at):
+    tickets = tx.execute(TICKET_VIEW_SQL, (drop_id, ticket_id))
+    if not tickets or not check_in_due(tickets[0], tx.execute(LINE_SQL, (drop_id,))[0], buyer, at):
         return
-    if rows[0]["state"] == "absent":
+    if tickets[0]["state"] == "absent":
         position = tx.execute(NEXT_POSITION_SQL, (drop_id,))[0]["position"]
         tx.execute("UPDATE tickets SET state = 'waiting', first_position = COALESCE(first_position, position),"
                    " position = ?, checked_in_at = ? WHERE drop_id = ? AND ticket_id = ?",
@@ -259,23 +257,26 @@ class AdmissionMixin:
         """
         return None if self.ticket_view(drop_id, ticket_id, buyer, now) is None else self.ticket_of(drop_id, ticket_id)
 
-    def ticket_view(self, drop_id: int, ticket_id: int, buyer: str, now: int | None = None) -> dict[str, Any] | None:
-        """A ticket's view, which checks its holder in: the ticket's row with its outlook (``ticket_outlook``'s
-        fields) and more of its drop, or None for an unknown ticket or another buyer's.
+    def ticket_view(self, drop_id: int, ticket_id: int, buyer: str,
+                    now: int | None = None) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """A ticket's view, which checks its holder in: ``(ticket, outlook)`` (``ticket_outlook``'s), or
+        None for an unknown ticket or another buyer's.
 
-        One read, and a write only when it changes something (the first check-in in
-        the window, or an ``absent`` ticket coming back: ``waiting`` at the highest
-        position given so far + 1, its first position kept); every other view, a
-        checked-in ticket's included, is that one read and no write lock.
+        One read of the ticket (its line from the process's copy: ``line_copy``), and a write
+        only when it changes something (the first check-in in the window, or an ``absent``
+        ticket coming back: ``waiting`` at the highest position given so far + 1, its first
+        position kept); every other view, a checked-in ticket's included, takes no write lock.
         """
-        view = self.read_row(VIEW_SQL, (drop_id, ticket_id))
-        if view is None or view["buyer"] != buyer:
+        ticket = self.read_row(TICKET_VIEW_SQL, (drop_id, ticket_id))
+        if ticket is None or ticket["buyer"] != buyer:
             return None
-        if check_in_due(view, buyer, now_ms() if now is None else now):
+        outlook = self.ticket_outlook(drop_id, ticket["position"])
+        if outlook is not None and check_in_due(ticket, outlook, buyer, now_ms() if now is None else now):
             self.write(lambda tx: record_check_in(tx, drop_id, ticket_id, buyer, now_ms() if now is None else now))
-            view = self.read_row(VIEW_SQL, (drop_id, ticket_id))
-        view["ahead"] = self.waiting_ahead(drop_id, view["position"])
-        return view
+            self.forget_line(drop_id)
+            ticket = self.read_row(TICKET_VIEW_SQL, (drop_id, ticket_id))
+            outlook = self.ticket_outlook(drop_id, ticket["position"])
+        return None if outlook is None else (ticket, outlook)
 
     def admit_drop(self, drop_id: int, now: int | None = None) -> dict[str, int]:
         """One admission pass over the drop: a read first, and one write transaction only when it has
@@ -286,7 +287,10 @@ class AdmissionMixin:
         rows = self.read(PASS_SQL, (drop_id, at))
         if not rows or not pass_has_work(rows[0], at, lambda: self.read(HELD_SQL, (reserved_from, drop_id))[0]["held"]):
             return dict.fromkeys(COUNTS, 0)
-        return self.write(lambda tx: admission_pass(tx, drop_id, now_ms() if now is None else now, reserved_from))
+        try:
+            return self.write(lambda tx: admission_pass(tx, drop_id, now_ms() if now is None else now, reserved_from))
+        finally:
+            self.forget_line(drop_id)
 
     def queue_drops_due(self, now: int | None = None) -> list[int]:
         """The queue drops admission has work for: started and not ended (on a reader)."""

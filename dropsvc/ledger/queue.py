@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 import secrets
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -48,12 +48,24 @@ FAIRNESS_SQL = (
     " LEFT JOIN queue_closes c ON c.drop_id = d.id LEFT JOIN drop_seeds s ON s.drop_id = c.drop_id"
     " WHERE d.id = ?"
 )
-# what a ticket's outlook needs of its drop besides ``ahead``
-OUTLOOK_SQL = "SELECT total_stock - sold AS remaining, per_user_limit, admit_seconds FROM drops WHERE id = ?"
-# the line's waiting positions, in order (the index on tickets by state answers it)
+# what a ticket's view needs of its line besides the ticket: the check-in's window (fixed once the line
+# has a ticket) and the outlook; and the line's waiting positions, in order (the index on tickets by state)
+LINE_SQL = ("SELECT admission, starts_at, entries_close_at, total_stock - sold AS remaining, per_user_limit,"
+            " admit_seconds FROM drops WHERE id = ?")
 WAITING_SQL = ("SELECT position FROM tickets WHERE drop_id = ? AND state = 'waiting' AND position IS NOT NULL"
                " ORDER BY position")
-WAITING_SECONDS = 0.4  # how old a process's copy of a line's waiting positions may be (the queue document's too)
+LINE_SECONDS = 0.4  # how old a process's copy of a line may be (the queue document's render cache's too)
+LINE_COPIES = 256  # drops' lines kept per process; all dropped when full
+
+
+class LineCopy(NamedTuple):
+    """A process's copy of a line: its drop's LINE_SQL row, its waiting positions, until when it holds."""
+
+    expires: float
+    drop: dict[str, Any]
+    waiting: list[int]
+
+
 FIGURES_SQL = (
     "SELECT d.admission, c.closed_at, c.prequeue_size, t.state, COUNT(t.ticket_id) AS tickets,"
     " MAX(t.position) AS last_position,"
@@ -139,6 +151,8 @@ class QueueMixin:
         purchases); the time is read inside the write transaction unless ``now`` is given.
         """
         outcome, ticket_id, kind, joined_at, position = self.join_ticket(drop_id, buyer, now)
+        if outcome == "ok":
+            self.forget_line(drop_id)
         if outcome == "same":
             return outcome, self.ticket_of(drop_id, ticket_id)
         if outcome != "ok":
@@ -160,26 +174,34 @@ class QueueMixin:
         return rows[0] if rows else None
 
     def ticket_outlook(self, drop_id: int, position: int | None) -> dict[str, Any] | None:
-        """``ahead`` (``waiting_ahead``; None without a position), ``remaining``, ``per_user_limit`` and
-        ``admit_seconds`` of the drop, one small read; None for an unknown drop."""
-        rows = self.read(OUTLOOK_SQL, (drop_id,))
-        return None if not rows else {"ahead": self.waiting_ahead(drop_id, position), **rows[0]}
-
-    def waiting_ahead(self, drop_id: int, position: int | None) -> int | None:
-        """The waiting tickets before ``position`` (None without one), from this process's copy of the
-        line's waiting positions, read again once it is WAITING_SECONDS old: a count on the herd's
-        path would cost a walk of the line per view."""
-        if position is None:
+        """A ticket's outlook from this process's copy of its line (``line_copy``): ``ahead`` (the waiting
+        tickets before ``position``; None without one), ``remaining``, ``per_user_limit``, ``admit_seconds``
+        (and the check-in's window); None for an unknown drop."""
+        line = self.line_copy(drop_id)
+        if line is None:
             return None
-        lines: dict[int, tuple[float, list[int]]] = self.__dict__.setdefault("_waiting_lines", {})
+        return {**line.drop, "ahead": None if position is None else bisect.bisect_left(line.waiting, position)}
+
+    def forget_line(self, drop_id: int) -> None:
+        """Drop this process's copy of the line: this process just changed it."""
+        self.__dict__.get("_line_copies", {}).pop(drop_id, None)
+
+    def line_copy(self, drop_id: int) -> LineCopy | None:
+        """This process's copy of the drop's line, read again once LINE_SECONDS old (two reads) or changed
+        by this process (``forget_line``); None for an unknown drop. A ticket's view reads its ticket
+        alone: counting the waiting tickets ahead per view would walk the line."""
+        copies: dict[int, LineCopy] = self.__dict__.setdefault("_line_copies", {})
         now = time.monotonic()
-        cached = lines.get(drop_id)
-        if cached is None or cached[0] <= now:
-            if len(lines) >= 256:
-                lines.clear()
-            cached = lines[drop_id] = (now + WAITING_SECONDS,
-                                       [row["position"] for row in self.read(WAITING_SQL, (drop_id,))])
-        return bisect.bisect_left(cached[1], position)
+        line = copies.get(drop_id)
+        if line is None or line.expires <= now:
+            drop = self.read_row(LINE_SQL, (drop_id,))
+            if drop is None:
+                return None
+            if len(copies) >= LINE_COPIES:
+                copies.clear()
+            waiting = [row["position"] for row in self.read(WAITING_SQL, (drop_id,))]
+            line = copies[drop_id] = LineCopy(now + LINE_SECONDS, drop, waiting)
+        return line
 
     def leave_line(self, drop_id: int, ticket_id: int, buyer: str) -> str:
         """The buyer's ticket leaves the line (state ``left``).
@@ -200,7 +222,10 @@ class QueueMixin:
             tx.execute("UPDATE tickets SET state = 'left' WHERE drop_id = ? AND ticket_id = ?", (drop_id, ticket_id))
             return "ok"
 
-        return self.write(leave)
+        try:
+            return self.write(leave)
+        finally:
+            self.forget_line(drop_id)
 
     def record_close(self, drop_id: int, now: int | None = None) -> bool:
         """Record the close of the drop's pre-queue, once; False when there is nothing to do.
@@ -213,7 +238,10 @@ class QueueMixin:
         def close(tx: Any) -> bool:
             return close_line(tx, drop_id, now_ms() if now is None else now)
 
-        return self.write(close)
+        try:
+            return self.write(close)
+        finally:
+            self.forget_line(drop_id)
 
     def fairness(self, drop_id: int) -> dict[str, Any] | None:
         """SPEC 11's ``/fairness`` object, ``{"commitment", "seed"}`` (seed None until the close), or None.

@@ -5,10 +5,9 @@ cookie buyer's (the engine's user_id ``buyer-<id>``), and only that buyer
 sees it; anyone else, an unknown or a malformed ticket id alike, gets 404
 ``ticket_not_found``. The ticket object never carries the buyer id.
 
-A ticket's view is on the herd's path: one read (``Engine.ticket_view``: the
-ticket's row, whether its check-in is due, the drop's outlook; a write only for
-the check-in itself, once per ticket), ``ahead`` from the process's copy of the
-line's waiting positions (at most 0.4 s old), the token from a cache.
+A ticket's view is on the herd's path: one read of the ticket (``Engine.ticket_view``;
+a write only for the check-in itself, once per ticket), ``ahead`` and the drop's
+figures from the process's copy of the line (at most 0.4 s old), the token from a cache.
 
 ``eta_s``, a rough estimate in seconds, for a waiting ticket with a position
 while units remain: 0 when the units of the tickets ahead (``ahead`` x
@@ -110,7 +109,7 @@ class TicketViews:
         if number is None or ticket_number is None:
             return None
         view = self.engine.ticket_view(number, ticket_number, USER_ID_PREFIX + buyer_id)
-        return None if view is None else orjson.dumps(self.present(number, view, buyer_id, view))
+        return None if view is None else orjson.dumps(self.present(number, view[0], buyer_id, view[1]))
 
 
 def join_body(req: falcon.Request) -> None:

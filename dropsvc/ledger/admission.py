@@ -271,7 +271,8 @@ class AdmissionMixin:
         if ticket is None or ticket["buyer"] != buyer:
             return None
         outlook = self.ticket_outlook(drop_id, ticket["position"])
-        if outlook is not None and check_in_due(ticket, outlook, buyer, now_ms() if now is None else now):
+        if (outlook is not None and ticket["checked_in_at"] is None  # a checked-in holder's view: a read
+                and check_in_due(ticket, outlook, buyer, now_ms() if now is None else now)):
             self.write(lambda tx: record_check_in(tx, drop_id, ticket_id, buyer, now_ms() if now is None else now))
             self.forget_line(drop_id)
             ticket = self.read_row(TICKET_VIEW_SQL, (drop_id, ticket_id))

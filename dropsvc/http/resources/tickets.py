@@ -49,10 +49,10 @@ def no_queue(drop_id: object) -> ApiError:
     return not_found("no_queue", f"drop {drop_id} has no line: it sells to everyone (admission open)")
 
 
-def eta_seconds(ticket: dict[str, Any], outlook: dict[str, Any], now: int) -> int | None:
-    """The estimate of the module's docstring."""
+def eta_seconds(ticket: dict[str, Any], outlook: dict[str, Any], now: int | None = None) -> int | None:
+    """The estimate of the module's docstring (``now``: the clock's unless given)."""
     if ticket["state"] == "admitted" and ticket["admitted_until"] is not None:
-        return max(0, -(-(ticket["admitted_until"] - now) // 1000))
+        return max(0, -(-(ticket["admitted_until"] - (now_ms() if now is None else now)) // 1000))
     remaining, ahead = outlook["remaining"], outlook["ahead"]
     if ticket["state"] != "waiting" or ahead is None or remaining <= 0 or not outlook["admit_seconds"]:
         return None
@@ -98,7 +98,7 @@ class TicketViews:
             "token": self.token(drop_id, ticket["ticket_id"], buyer_id),
             "kind": ticket["kind"], "joined_at": ticket["joined_at"], "state": ticket["state"],
             "position": ticket["position"], "ahead": outlook["ahead"],
-            "admitted_until": ticket["admitted_until"], "eta_s": eta_seconds(ticket, outlook, now_ms()),
+            "admitted_until": ticket["admitted_until"], "eta_s": eta_seconds(ticket, outlook),
         }
 
 

@@ -1,17 +1,22 @@
-# Group commit (SPEC 8, TigerBeetle's shape): purchases that arrive while a
-# batch is being decided wait in a queue; the next batch takes up to
-# max_batch of them, decides each one after another and commits them in one
-# transaction. No thread of our own: the first waiting caller leads the
-# next batch, so a lone purchase commits at once. The queue holds one entry
-# per calling thread (each on its caller's stack), so it is bounded by the
-# server's threads; a batch by max_batch.
+# Group commit (SPEC 8, TigerBeetle's shape): purchases and joins of a line that arrive while a
+# batch is being decided wait in a queue; the next batch takes up to max_batch of them, decides
+# each one after another and commits them in one transaction. No thread of our own: the first
+# waiting caller leads the next batch, so a lone request commits at once. The queue holds one
+# entry per calling thread (each on its caller's stack), so it is bounded by the server's
+# threads; a batch by max_batch.
 
 cdef enum:
     LEADER_BATCHES = 4
 
+cdef enum PendingOp:
+    OP_PURCHASE = 0             # request: PurchaseRequest, reply: PurchaseReply
+    OP_JOIN = 1                 # request: JoinRequest, reply: JoinReply
+
 cdef struct Pending:
-    PurchaseRequest *request
-    PurchaseReply *reply
+    PendingOp op
+    void *request
+    void *reply
+    ErrorInfo *error            # the reply's: where a storage failure goes
     Pending *next
     pthread_cond_t wake
     bint done
@@ -26,19 +31,45 @@ cdef struct CommitQueue:
 
 
 cdef void fail_batch(Pending **batch, int count, ErrorInfo *err) noexcept nogil:
-    """Every purchase of the batch gets the storage error: none of them is durable."""
+    """Every request of the batch gets the storage error: none of them is durable."""
     cdef int i
     for i in range(count):
-        batch[i].reply.error = err[0]
+        batch[i].error[0] = err[0]
+
+
+cdef int decide_pending(Writer *w, Pending *p, bint alone, int *wrote) noexcept nogil:
+    """Decide one queued request in the open transaction; counts in wrote what it wrote."""
+    cdef PurchaseReply *purchase
+    cdef JoinReply *join
+    cdef JoinRequest *asked
+    cdef int rc
+    if p.op == OP_JOIN:
+        join = <JoinReply *>p.reply
+        asked = <JoinRequest *>p.request
+        rc = decide_join(w, asked, join, asked.now if asked.has_now else now_ms())
+        wrote[0] += rc == SQLITE_OK and join.outcome == JOIN_OK
+        return rc
+    purchase = <PurchaseReply *>p.reply
+    rc = decide_purchase(w, <PurchaseRequest *>p.request, purchase, now_ms(), alone)
+    wrote[0] += rc == SQLITE_OK and purchase.outcome == OUTCOME_OK
+    return rc
+
+
+cdef inline void count_outcome(Writer *w, Pending *p) noexcept nogil:
+    if p.error.rc != SQLITE_OK:
+        w.counters.storage_errors += 1
+    elif p.op == OP_JOIN:
+        w.counters.joins[(<JoinReply *>p.reply).outcome] += 1
+    else:
+        w.counters.outcomes[(<PurchaseReply *>p.reply).outcome] += 1
 
 
 cdef void run_batch(Writer *w, Pending **batch, int count) noexcept nogil:
-    """Decide each purchase one after another in one transaction, commit once (SPEC 8).
+    """Decide each request one after another in one transaction, commit once (SPEC 8).
 
     Called inside the critical section; leaves it.
     """
     cdef ErrorInfo err
-    cdef PurchaseReply *r
     cdef int i, rc
     cdef int wrote = 0
     err.rc = SQLITE_OK
@@ -54,17 +85,14 @@ cdef void run_batch(Writer *w, Pending **batch, int count) noexcept nogil:
         writer_unlock(w)
         return
     for i in range(count):
-        r = batch[i].reply
-        rc = decide_purchase(w, batch[i].request, r, now_ms(), count == 1)
-        if rc == SQLITE_OK:
-            wrote += r.outcome == OUTCOME_OK
-        else:
-            capture_error(&r.error, w.db, rc)
+        rc = decide_pending(w, batch[i], count == 1, &wrote)
+        if rc != SQLITE_OK:
+            capture_error(batch[i].error, w.db, rc)
             if sqlite3_get_autocommit(w.db):
                 # SQLite rolled the whole transaction back: nothing of the batch stands
                 w.counters.storage_errors += count
                 w.counters.rollbacks += 1
-                fail_batch(batch, count, &r.error)
+                fail_batch(batch, count, batch[i].error)
                 writer_unlock(w)
                 return
     if wrote:
@@ -77,11 +105,7 @@ cdef void run_batch(Writer *w, Pending **batch, int count) noexcept nogil:
         writer_rollback(w)
     count_batch(w, count)
     for i in range(count):
-        r = batch[i].reply
-        if r.error.rc == SQLITE_OK:
-            w.counters.outcomes[r.outcome] += 1
-        else:
-            w.counters.storage_errors += 1
+        count_outcome(w, batch[i])
     writer_unlock(w)
 
 
@@ -127,12 +151,14 @@ cdef void lead_batch(Writer *w, CommitQueue *queue) noexcept nogil:
     queue.leader_active = False
 
 
-cdef void submit_purchase(Writer *w, CommitQueue *queue, PurchaseRequest *q,
-                          PurchaseReply *r) noexcept nogil:
-    """Queue one purchase and return once the batch holding it is committed (or failed)."""
+cdef void submit(Writer *w, CommitQueue *queue, PendingOp op, void *request, void *reply,
+                 ErrorInfo *error) noexcept nogil:
+    """Queue one request and return once the batch holding it is committed (or failed)."""
     cdef Pending me
-    me.request = q
-    me.reply = r
+    me.op = op
+    me.request = request
+    me.reply = reply
+    me.error = error
     me.next = NULL
     me.done = False
     me.elected = False
@@ -152,3 +178,21 @@ cdef void submit_purchase(Writer *w, CommitQueue *queue, PurchaseRequest *q,
         lead_batch(w, queue)  # me is at the head, so in this batch
     pthread_mutex_unlock(&queue.lock)
     pthread_cond_destroy(&me.wake)
+
+
+cdef inline void submit_purchase(Writer *w, CommitQueue *queue, PurchaseRequest *q,
+                                 PurchaseReply *r) noexcept nogil:
+    submit(w, queue, OP_PURCHASE, q, r, &r.error)
+
+
+cdef inline void submit_join(Writer *w, CommitQueue *queue, JoinRequest *q, JoinReply *r) noexcept nogil:
+    submit(w, queue, OP_JOIN, q, r, &r.error)
+
+
+cdef int raise_batch_error(ErrorInfo *err, bint closed) except -1:
+    """A request's storage failure as its typed exception (GIL held); 0 when it had none."""
+    if err.rc == SQLITE_OK:
+        return 0
+    if err.rc == SQLITE_MISUSE and closed:
+        raise EngineClosedError("the engine is closed")
+    return raise_error(err)

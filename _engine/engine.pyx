@@ -33,11 +33,13 @@ include "values.pxi"
 include "lockfile.pxi"
 include "writer.pxi"
 include "purchase.pxi"
+include "join.pxi"
 include "commit_queue.pxi"
 include "readers.pxi"
 include "public_ref.pxi"
 include "transaction.pxi"
 include "fault_vfs.pxi"
+include "read_cache.pxi"
 
 SQLITE_VERSION = sqlite3_libversion().decode()
 _vfs_rc = dropsvc_wal_vfs_register()
@@ -94,6 +96,7 @@ cdef class Core:
     cdef dict _tx_statements
     cdef dict _secrets
     cdef set _sold_out_hints      # drops this process last saw sold out
+    cdef list _read_caches        # per reader (by index): read()'s prepared statements
     cdef long long _fast_sold_out  # sold_out answers given without the write lock
     cdef uint64_t _ref_k0
     cdef uint64_t _ref_k1
@@ -232,6 +235,7 @@ cdef class Core:
         self._pool_initialised = True
         if self._pool.readers == NULL or self._pool.idle == NULL:
             raise MemoryError()
+        self._read_caches = [{} for _ in range(count)]
         for index in range(count):
             reader = &self._pool.readers[index]
             reader.db = open_connection(path, True, synchronous, mmap_size, cache_kib, 0, self._base_vfs)
@@ -293,6 +297,8 @@ cdef class Core:
                 sqlite3_finalize(reader.list_drops)
                 sqlite3_finalize(reader.get_order)
                 sqlite3_finalize(reader.stock_check)
+                if self._read_caches is not None:  # (a garbage collector's clear may have taken it)
+                    finalize_read_cache(self._read_caches[reader - self._pool.readers])
                 sqlite3_close_v2(reader.db)
                 reader.db = NULL
             taken += 1
@@ -354,10 +360,7 @@ cdef class Core:
         r.error.message[0] = 0
         with nogil:
             submit_purchase(self._writer, &self._queue, &q, &r)
-        if r.error.rc != SQLITE_OK:
-            if r.error.rc == SQLITE_MISUSE and self._closed:
-                raise EngineClosedError("the engine is closed")
-            raise_error(&r.error)
+        raise_batch_error(&r.error, self._closed)
         if r.outcome == OUTCOME_OK:
             order_id = r.order_id
             return Result("ok", {
@@ -384,6 +387,25 @@ cdef class Core:
         if r.outcome == OUTCOME_NOT_ADMITTED:
             return Result("not_admitted", None, r.ticket_state.decode("ascii", "replace"))
         return Result(OUTCOME_NAMES[r.outcome], None)
+
+    def join_ticket(self, long long drop_id, buyer, now=None):
+        """Join the drop's line (SPEC 11) in the group commit, batched with other joins and purchases.
+
+        Returns ``(outcome, ticket_id, kind, joined_at, position)``: ok (a new ticket), same (the
+        buyer's own ticket_id), not_found, no_queue, queue_closed; raises only on storage failure.
+        ``now`` (Unix ms) stands for the clock read inside the transaction.
+        """
+        cdef JoinRequest q
+        cdef JoinReply r
+        if not isinstance(buyer, str) or not 0 < len(<str>buyer) <= MAX_USER_ID_LENGTH:
+            raise ValueError("buyer must be 1 to %d characters" % MAX_USER_ID_LENGTH)
+        cdef bytes buyer_bytes = (<str>buyer).encode("utf-8")
+        self._enter_write()
+        prepare_join(&q, &r, drop_id, buyer_bytes, now)
+        with nogil:
+            submit_join(self._writer, &self._queue, &q, &r)
+        raise_batch_error(&r.error, self._closed)
+        return join_result(&r)
 
     cdef bint _sold_out_now(self, long long drop_id) except -1:
         """A lock-free fresh read: still sold out? (Else forget the hint: stock came back.)"""
@@ -430,16 +452,17 @@ cdef class Core:
         cdef Reader *reader
         if self._closed:
             raise EngineClosedError("the engine is closed")
-        with nogil:
-            reader = pool_acquire(&self._pool)
+        reader = pool_try_acquire(&self._pool)  # an idle one at once, the GIL kept
+        if reader == NULL:
+            with nogil:
+                reader = pool_acquire(&self._pool)
         if reader.db == NULL:
             pool_release(&self._pool, reader)
             raise EngineClosedError("the engine is closed")
         return reader
 
     cdef _release_reader(self, Reader *reader):
-        with nogil:
-            pool_release(&self._pool, reader)
+        pool_release(&self._pool, reader)  # never waits (the pool's lock is only ever held briefly)
 
     cdef list _read_prepared(self, Reader *reader, sqlite3_stmt *stmt, object params):
         try:
@@ -470,16 +493,21 @@ cdef class Core:
         return order
 
     def read(self, str sql, params=()):
-        """Run one read-only statement on a reader; rows as dicts."""
+        """Run one read-only statement on a reader (prepared once per reader); rows as dicts."""
+        return self._read(sql, params, False)
+
+    def read_row(self, str sql, params=()):
+        """The first row of a read-only statement (read() without stepping past it), or None."""
+        rows = self._read(sql, params, True)
+        return rows[0] if rows else None
+
+    cdef list _read(self, str sql, object params, bint first):
         cdef Reader *reader = self._acquire_reader()
-        cdef sqlite3_stmt *stmt = NULL
+        cdef Statement statement
         try:
-            stmt = prepare(reader.db, sql, False)
-            if not sqlite3_stmt_readonly(stmt):
-                raise ValueError("read() runs read-only statements; use write() for %r" % sql)
-            return run_statement(reader.db, stmt, params)
+            statement = cached_read_statement(self._read_caches[reader - self._pool.readers], reader.db, sql)
+            return run_cached(reader.db, statement, params, first)
         finally:
-            sqlite3_finalize(stmt)
             self._release_reader(reader)
 
     # -- the cold write path ---------------------------------------------
@@ -681,6 +709,7 @@ cdef class Core:
         dropsvc_wal_vfs_counts(&wal_commits, &wal_writes)  # process-wide: the VFS layer's own
         return {
             "purchases": {OUTCOME_NAMES[i]: snapshot.outcomes[i] for i in range(N_OUTCOMES)},
+            "joins": {JOIN_OUTCOME_NAMES[i]: snapshot.joins[i] for i in range(N_JOIN_OUTCOMES)},
             "batches": {BATCH_BUCKET_NAMES[i]: snapshot.batches[i] for i in range(N_BATCH_BUCKETS)},
             "transactions": snapshot.transactions,
             "rollbacks": snapshot.rollbacks,

@@ -43,6 +43,17 @@ cdef Reader *pool_acquire(ReaderPool *pool) noexcept nogil:
     return reader
 
 
+cdef Reader *pool_try_acquire(ReaderPool *pool) noexcept nogil:
+    """An idle reader, or NULL when all are in use (never waits: callable with the GIL held)."""
+    cdef Reader *reader = NULL
+    pthread_mutex_lock(&pool.lock)
+    if pool.idle_count > 0:
+        pool.idle_count -= 1
+        reader = pool.idle[pool.idle_count]
+    pthread_mutex_unlock(&pool.lock)
+    return reader
+
+
 cdef void pool_release(ReaderPool *pool, Reader *reader) noexcept nogil:
     pthread_mutex_lock(&pool.lock)
     pool.idle[pool.idle_count] = reader

@@ -2,8 +2,9 @@
 # purchase's own stock statements for a cold path that moves stock the same way.
 
 cdef class Statement:
-    """A prepared statement owned by the writer's statement cache."""
+    """A prepared statement owned by a statement cache (the writer's, a reader's)."""
     cdef sqlite3_stmt *stmt
+    cdef tuple names             # its columns' names, once read (read_cache.pxi)
 
     cdef void finalize(self) noexcept:
         sqlite3_finalize(self.stmt)

@@ -77,11 +77,11 @@ cdef int bind_params(sqlite3 *db, sqlite3_stmt *stmt, object params) except -1:
     return 0
 
 
-cdef list run_statement(sqlite3 *db, sqlite3_stmt *stmt, object params):
-    """Bind, step to the end with the GIL released per step, return rows as dicts."""
+cdef list run_statement(sqlite3 *db, sqlite3_stmt *stmt, object params, tuple names=None, bint first=False):
+    """Bind, step to the end with the GIL released per step, return rows as dicts (keyed by
+    ``names`` when the caller knows the columns' names already; only the first row with ``first``)."""
     cdef int rc
     cdef list rows = []
-    cdef tuple names = None
     try:
         bind_params(db, stmt, params)
         while True:
@@ -91,6 +91,8 @@ cdef list run_statement(sqlite3 *db, sqlite3_stmt *stmt, object params):
                 if names is None:
                     names = column_names(stmt)
                 rows.append(row_dict(stmt, names))
+                if first:
+                    return rows
             else:
                 check_rc(rc, db)
                 return rows

@@ -3,11 +3,13 @@
 
 cdef enum:
     N_OUTCOMES = 9
+    N_JOIN_OUTCOMES = 5         # JoinOutcome (join.pxi)
     N_BATCH_BUCKETS = 8         # batch sizes 1, 2-3, 4-7, ..., 64-127, 128+
     MAX_BATCH_LIMIT = 256
 
 cdef struct Counters:
     long long outcomes[N_OUTCOMES]  # purchases by Outcome
+    long long joins[N_JOIN_OUTCOMES]  # joins of a line by JoinOutcome
     long long batches[N_BATCH_BUCKETS]
     long long transactions          # committed write transactions
     long long rollbacks             # transactions that ended without a commit
@@ -35,6 +37,9 @@ cdef enum:  # anonymous: Cython indexes arrays with plain ints, not a named enum
     W_INSERT_ORDER
     W_ADD_HOLDING       # (drop_id, user_id, quantity): the holdings upsert
     W_USE_TICKET        # (drop_id, ticket_id): the admitted ticket bought with
+    W_LOAD_LINE         # drop id -> admission, ends_at, entries_close_at, close recorded (join.pxi)
+    W_BUYER_TICKET      # (drop_id, buyer) -> ticket_id
+    W_INSERT_TICKET     # (drop_id, buyer, joined_at, kind, fifo) -> ticket_id, position
     N_WRITER_STATEMENTS
 
 cdef const char *WRITER_SQL[N_WRITER_STATEMENTS]
@@ -58,6 +63,17 @@ WRITER_SQL[W_ADD_HOLDING] = (b"INSERT INTO holdings (drop_id, user_id, quantity)
                              b" ON CONFLICT (drop_id, user_id) DO UPDATE SET quantity = quantity + excluded.quantity")
 WRITER_SQL[W_USE_TICKET] = (b"UPDATE tickets SET state = 'used'"
                             b" WHERE drop_id = ?1 AND ticket_id = ?2 AND state = 'admitted'")
+
+WRITER_SQL[W_LOAD_LINE] = (b"SELECT admission, ends_at, entries_close_at,"
+                           b" EXISTS (SELECT 1 FROM queue_closes WHERE drop_id = ?1) FROM drops WHERE id = ?1")
+WRITER_SQL[W_BUYER_TICKET] = b"SELECT ticket_id FROM tickets WHERE drop_id = ?1 AND buyer = ?2"
+# the ticket id: the join's sequence number within the drop (the primary key answers the MAX); a fifo
+# ticket's position: the highest given so far + 1 (the partial index on positions answers it)
+WRITER_SQL[W_INSERT_TICKET] = (
+    b"INSERT INTO tickets (drop_id, ticket_id, buyer, joined_at, kind, state, position)"
+    b" VALUES (?1, (SELECT COALESCE(MAX(ticket_id), 0) + 1 FROM tickets WHERE drop_id = ?1), ?2, ?3, ?4, 'waiting',"
+    b" CASE WHEN ?5 THEN (SELECT COALESCE(MAX(position), 0) + 1 FROM tickets"
+    b" WHERE drop_id = ?1 AND position IS NOT NULL) END) RETURNING ticket_id, position")
 
 cdef struct Writer:
     sqlite3 *db

@@ -35,12 +35,10 @@ import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from bench.harness import ROOT, results_folder
+from bench.harness import ROOT, results_folder, scratch_folder
 from bench.harness.databases import STOCK, Database, check_database, check_redis
 from bench.harness.loads import Runner
 from bench.harness.meters import NOISY_PCT, OthersMeter, loadavg
@@ -250,8 +248,7 @@ def main() -> int:
             return 2
 
     stamp, logs = results_folder("http")
-    folder = Path(tempfile.mkdtemp(prefix="dropsvc-http-"))
-    try:
+    with scratch_folder("http", args.keep) as folder:
         bench = Bench(args, folder, logs, full_servers=full_servers)
         started = time.monotonic()
         wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
@@ -356,11 +353,6 @@ def main() -> int:
             print(f"{broken} database(s) BROKEN")
             return 1
         return 0
-    finally:
-        if args.keep:
-            print(f"databases kept in {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ inventing ids. What that is worth without accounts: see the README ("What the
 per-user limit is worth").
 
 The purchase hot path pays for this only when a Cookie header is present:
-one cookie parse, one HMAC and one constant-time compare.
+one cookie parse, and the first time a value is seen one HMAC and one constant-time compare.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ MAC_LENGTH = 2 * hashlib.sha256().digest_size  # hex
 COOKIE_LENGTH = ID_LENGTH + 1 + MAC_LENGTH
 USER_ID_PREFIX = "buyer-"  # orders of cookie buyers read "buyer-<id>" (never shown to other shoppers)
 MIN_KEY_BYTES = 32
+VERIFIED_CACHE = 65536  # good cookie values kept per process; the whole cache is dropped when full
 
 
 class Buyers:
@@ -41,6 +42,7 @@ class Buyers:
             raise ValueError(f"the buyer cookie key must be at least {MIN_KEY_BYTES} bytes")
         self._key = key
         self.secure = secure
+        self._verified: dict[str, str] = {}  # cookie values found good, and their buyer ids (per process)
 
     def _mac(self, buyer_id: str) -> str:
         return hmac.digest(self._key, buyer_id.encode("ascii"), "sha256").hex()
@@ -55,12 +57,22 @@ class Buyers:
         return buyer_id, self.sign(buyer_id)
 
     def verify(self, value: str) -> str | None:
-        """The buyer id a cookie value carries, or None when it is malformed or forged."""
+        """The buyer id a cookie value carries, or None when it is malformed or forged.
+
+        A value found good is kept (VERIFIED_CACHE of them per process): a waiting buyer's
+        polls check its MAC once, not on every view.
+        """
+        known = self._verified.get(value)
+        if known is not None:
+            return known
         if len(value) != COOKIE_LENGTH or value[ID_LENGTH] != "." or not value.isascii():
             return None
         buyer_id = value[:ID_LENGTH]
         if not hmac.compare_digest(self._mac(buyer_id), value[ID_LENGTH + 1:]):
             return None
+        if len(self._verified) >= VERIFIED_CACHE:
+            self._verified.clear()
+        self._verified[value] = buyer_id
         return buyer_id
 
     def buyer_of(self, req: falcon.Request) -> str | None:

@@ -21,8 +21,12 @@ Run the benchmarks as modules from the repository root
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,3 +40,16 @@ def results_folder(kind: str) -> tuple[str, Path]:
     folder = RESULTS / f"{kind}-{stamp}"
     folder.mkdir(parents=True, exist_ok=True)
     return stamp, folder
+
+
+@contextlib.contextmanager
+def scratch_folder(kind: str, keep: bool) -> Iterator[Path]:
+    """A temporary folder for a run's databases, removed at the end unless ``keep`` (then named)."""
+    folder = Path(tempfile.mkdtemp(prefix=f"dropsvc-{kind}-"))
+    try:
+        yield folder
+    finally:
+        if keep:
+            print(f"databases kept in {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)

@@ -46,7 +46,7 @@ class Runner:
     def measure(self, server: Server, kind: str, label: str, expected: int, *, srv: str, workers: int,
                 mode: str = "-", wrk_mode: str = "post", path: str = "/api/drops/1/purchases",
                 rate: int | None = None, seconds: float | None = None, db: Database | None = None,
-                also: list[int] | None = None) -> Row:
+                also: list[int] | None = None, listed: str | None = None) -> Row:
         """A short warm-up load, then the measured one (RssAnon sampled during both).
 
         Waits (briefly) for the machine to be quiet first; a load during which other jobs took more
@@ -61,12 +61,12 @@ class Runner:
         with RssSampler(server.pgid) as rss:
             if args.warmup > 0:
                 loads.append(run_wrk(server.port, args.warmup, args.wrk_threads, mode=wrk_mode, path=path,
-                                     prefix=self.prefix(), rate=rate))
+                                     prefix=self.prefix(), rate=rate, listed=listed))
             for attempt in range(2):
                 self.wait_quiet(pgids)
                 with OthersMeter(pgids) as others:
                     load = run_wrk(server.port, seconds, args.wrk_threads, mode=wrk_mode, path=path,
-                                   prefix=self.prefix(), rate=rate)
+                                   prefix=self.prefix(), rate=rate, listed=listed)
                 loads.append(load)
                 if best is None or others.percent < best[1]:
                     best = (load, others.percent)

@@ -60,8 +60,10 @@ def parse_wrk(out: str, seconds: float) -> Load:
 
 
 def run_wrk(port: int, seconds: float, threads: int, *, mode: str = "post", path: str = "/api/drops/1/purchases",
-            prefix: str = "u", rate: int | None = None) -> Load:
-    env = dict(os.environ, BUYERS_MODE=mode, BUYERS_PATH=path, BUYERS_PREFIX=prefix, BUYERS_THREADS=str(threads))
+            prefix: str = "u", rate: int | None = None, listed: str | None = None) -> Load:
+    """One wrk run of bench/lua/buyers.lua; ``listed``: the file of requests of its "list" mode."""
+    env = dict(os.environ, BUYERS_MODE=mode, BUYERS_PATH=path, BUYERS_PREFIX=prefix, BUYERS_THREADS=str(threads),
+               BUYERS_LIST=listed or "")
     if rate:
         env["BUYERS_RATE"] = str(rate)
     argv = ["wrk", "-t", str(threads), "-c", str(CONNECTIONS), "-d", f"{max(1, round(seconds))}s", "--latency",

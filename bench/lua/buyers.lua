@@ -3,7 +3,10 @@
 -- Configured by environment variables (wrk loads this file in its main Lua
 -- state and once per thread; every state reads the same environment):
 --   BUYERS_MODE     "post" (default): POST {"user_id": ..., "quantity": 1} as JSON;
---                   "get": GET BUYERS_PATH (a ceiling)
+--                   "get": GET BUYERS_PATH (a ceiling);
+--                   "list": GETs read from the file BUYERS_LIST, one a line: the path, then
+--                   tab-separated "Name: value" headers (a buyer's cookie, If-None-Match); each
+--                   thread goes round the list, one line per request, from its own place in it
 --   BUYERS_PATH     the request path (default /api/drops/1/purchases)
 --   BUYERS_PREFIX   user_id prefix, distinct per wrk run (default "u"): user_id is
 --                   <prefix>-<thread>-<n>, n counting up in each thread
@@ -33,6 +36,22 @@ function init(args)
    late = 0
    if mode == "get" then
       fixed = wrk.format("GET", path)
+   elseif mode == "list" then
+      fixed = nil
+      listed = {}
+      for line in io.lines(os.getenv("BUYERS_LIST")) do
+         local fields = {}
+         for field in string.gmatch(line, "[^\t]+") do
+            table.insert(fields, field)
+         end
+         local extra = {}
+         for i = 2, #fields do
+            local name, value = string.match(fields[i], "^([^:]+):%s*(.*)$")
+            extra[name] = value
+         end
+         table.insert(listed, wrk.format("GET", fields[1], extra))
+      end
+      place = math.floor(#listed * tid / nthreads)
    else
       fixed = nil
       headers = {["Content-Type"] = "application/json"}
@@ -44,6 +63,9 @@ function request()
    sent = sent + 1
    if fixed then
       return fixed
+   end
+   if listed then
+      return listed[(place + sent) % #listed + 1]
    end
    return wrk.format("POST", path, headers, head .. sent .. '","quantity":1}')
 end

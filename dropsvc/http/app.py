@@ -15,7 +15,7 @@ from dropsvc.checkout import Checkout, payos_client
 from dropsvc.config import Config
 from dropsvc.drops import DropError
 from dropsvc.http.errors import ApiError, serialize_error, storage_unavailable
-from dropsvc.http.fast_path import FastPurchases, WSGIApp
+from dropsvc.http.fast_path import FastPath, HotRoutes, WSGIApp
 from dropsvc.http.observer import RequestObserver
 from dropsvc.http.operations import add_operations
 from dropsvc.http.resources.admin import AdminDropItem, AdminDrops, AdminGuard
@@ -27,7 +27,9 @@ from dropsvc.http.resources.pages import Site, add_page_routes
 from dropsvc.http.resources.payments import OrderCheckout, PayOSWebhook
 from dropsvc.http.resources.purchases import ROUTE as PURCHASE_ROUTE
 from dropsvc.http.resources.purchases import Purchases
+from dropsvc.http.resources.queue import ROUTE as QUEUE_ROUTE
 from dropsvc.http.resources.queue import Fairness, FairnessTickets, QueueDocument
+from dropsvc.http.resources.tickets import ITEM_ROUTE as TICKET_ROUTE
 from dropsvc.http.resources.tickets import TicketItem, Tickets, TicketViews
 from dropsvc.ledger import Engine
 from dropsvc.logs import get_logger
@@ -60,8 +62,8 @@ def json_handler() -> falcon.media.JSONHandler:
 
 
 def add_routes(app: falcon.App, engine: Engine, config: Config,
-               checkout: Checkout) -> tuple[Purchases, RequestObserver]:
-    """Every route; returns the purchase resource and the request observer (the fast path shares them)."""
+               checkout: Checkout) -> tuple[HotRoutes, RequestObserver]:
+    """Every route; returns the herd's routes and the request observer (the fast path shares them)."""
     guard = AdminGuard(config.admin_token)
     buyers = Buyers(engine.secret("buyer_cookie_key"), secure=config.public_url.startswith("https://"))
     app.add_route("/healthz", Health())
@@ -74,8 +76,9 @@ def add_routes(app: falcon.App, engine: Engine, config: Config,
     proofs = Proofs(engine)
     app.add_route("/api/drops/{drop_id}/tickets", Tickets(ticket_views, proofs))
     app.add_route("/api/drops/{drop_id}/challenge", ChallengeResource(ticket_views, proofs))
-    app.add_route("/api/drops/{drop_id}/tickets/{ticket_id}", TicketItem(ticket_views))
-    app.add_route("/api/drops/{drop_id}/queue", QueueDocument(engine))
+    app.add_route(TICKET_ROUTE, TicketItem(ticket_views))
+    document = QueueDocument(engine)
+    app.add_route(QUEUE_ROUTE, document)
     app.add_route("/api/drops/{drop_id}/fairness", Fairness(engine))
     app.add_route("/api/drops/{drop_id}/fairness/tickets", FairnessTickets(engine))
     app.add_route("/api/orders/{public_ref}", OrderItem(engine))
@@ -87,7 +90,7 @@ def add_routes(app: falcon.App, engine: Engine, config: Config,
     # GET /, /orders/{public_ref}, /static/...
     add_page_routes(app, engine, buyers, Site(Path(config.static_dir)) if config.static_dir else None)
     observer = add_operations(app, engine, config, guard)  # /metrics, /readyz, /openapi.json, admin reads
-    return purchases, observer
+    return HotRoutes(purchases, ticket_views, document), observer
 
 
 def create_app(engine: Engine, config: Config, checkout: Checkout | None = None) -> falcon.App:
@@ -96,13 +99,13 @@ def create_app(engine: Engine, config: Config, checkout: Checkout | None = None)
 
 
 def serving_app(engine: Engine, config: Config, checkout: Checkout | None = None) -> WSGIApp:
-    """What the servers run: the Falcon app behind the purchase fast path (``dropsvc.http.fast_path``)."""
-    app, purchases, observer = _build(engine, config, checkout)
-    return FastPurchases(app, purchases, observer)
+    """What the servers run: the Falcon app behind the fast path (``dropsvc.http.fast_path``)."""
+    app, hot, observer = _build(engine, config, checkout)
+    return FastPath(app, hot, observer)
 
 
 def _build(engine: Engine, config: Config,
-           checkout: Checkout | None) -> tuple[falcon.App, Purchases, RequestObserver]:
+           checkout: Checkout | None) -> tuple[falcon.App, HotRoutes, RequestObserver]:
     app = falcon.App(media_type=falcon.MEDIA_JSON)
     handlers = {falcon.MEDIA_JSON: json_handler()}
     app.req_options.media_handlers.update(handlers)
@@ -113,5 +116,4 @@ def _build(engine: Engine, config: Config,
     app.add_error_handler(Exception, handle_unexpected)
     app.add_error_handler(StorageError, handle_storage_error)
     app.add_error_handler(DropError, handle_drop_error)
-    purchases, observer = add_routes(app, engine, config, checkout or Checkout(engine, config, payos_client(config)))
-    return app, purchases, observer
+    return (app, *add_routes(app, engine, config, checkout or Checkout(engine, config, payos_client(config))))

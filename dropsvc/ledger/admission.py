@@ -16,6 +16,10 @@ the admitted-and-unused units are the tickets in state ``admitted`` (a purchase 
    >= remaining, so each unit that comes back (a hold expired or cancelled, a lapse, stock raised, a
    purchase of fewer units than the ticket allowed) admits the next ticket.
 
+A pass reads first, on a reader (``pass_has_work``: a close, lapses or the end due, units to admit,
+admitted tickets to send back, the finish), and takes the write lock only when something would
+change: an idle line costs the background worker one read per pass, no write transaction.
+
 All of it is in the database (``queue_progress``, the tickets, ``ticket_admissions``): a pass is
 idempotent, and a restart or another process taking the background lock over continues where
 it was, admitted tickets keeping their ``admitted_until``.
@@ -23,12 +27,19 @@ it was, admitted tickets keeping their ``admitted_until``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import orjson
 
 from dropsvc.drops import now_ms
-from dropsvc.ledger.queue import KIND_BEFORE_CLOSE, LEAVABLE_STATES, NEXT_POSITION_SQL, TICKET_COLUMNS, close_line
+from dropsvc.ledger.queue import (
+    KIND_BEFORE_CLOSE,
+    LEAVABLE_STATES,
+    LINE_SQL,
+    NEXT_POSITION_SQL,
+    close_line,
+)
 
 CHECK_IN_LEAD_MS = 10 * 60 * 1000  # a holder checks in from 10 minutes before the close on
 WAVE_BATCH = 256  # waiting tickets read at a time while a pass looks for present ones
@@ -39,11 +50,20 @@ ACTIVE_DROPS_SQL = (
     "SELECT d.id FROM drops d LEFT JOIN queue_progress p ON p.drop_id = d.id"
     " WHERE d.admission = 'queue' AND d.starts_at <= ? AND p.ended_at IS NULL ORDER BY d.id"
 )
+# what a pass reads first, at ?2: the drop, its close and progress, and what tells whether the pass has
+# work (the index on tickets by state answers the counts)
 PASS_SQL = (
     "SELECT d.admission, d.total_stock, d.sold, d.per_user_limit, d.admit_seconds, d.admission_margin,"
-    " d.starts_at, d.ends_at, c.closed_at, p.first_wave_at, p.finished_at, p.ended_at, p.paused_at"
+    " d.starts_at, d.ends_at, c.closed_at, p.drop_id IS NOT NULL AS progress, p.first_wave_at, p.finished_at,"
+    " p.ended_at, p.paused_at,"
+    " (SELECT COUNT(*) FROM tickets t WHERE t.drop_id = d.id AND t.state = 'admitted') AS admitted,"
+    " EXISTS (SELECT 1 FROM tickets t WHERE t.drop_id = d.id AND t.state = 'admitted' AND t.admitted_until <= ?2)"
+    " AS lapses_due,"
+    " EXISTS (SELECT 1 FROM tickets t WHERE t.drop_id = d.id AND t.state = 'waiting' AND t.position IS NOT NULL)"
+    " AS next_waiting,"
+    " EXISTS (SELECT 1 FROM tickets t WHERE t.drop_id = d.id AND t.state IN ('waiting', 'absent')) AS unfinished"
     " FROM drops d LEFT JOIN queue_closes c ON c.drop_id = d.id LEFT JOIN queue_progress p ON p.drop_id = d.id"
-    " WHERE d.id = ?"
+    " WHERE d.id = ?1"
 )
 # units in the drop's reserved orders, from a low-water mark no reserved order is below (?1)
 HELD_SQL = ("SELECT COALESCE(SUM(quantity), 0) AS held FROM orders"
@@ -63,12 +83,9 @@ WITH chosen (ticket_id) AS MATERIALIZED (SELECT value FROM json_each(?2))
 UPDATE tickets SET state = 'absent'
   FROM chosen WHERE tickets.drop_id = ?1 AND tickets.ticket_id = chosen.ticket_id AND tickets.state = 'waiting'
 """
-TICKET_NAMES = tuple(column.strip() for column in TICKET_COLUMNS.split(","))
-CHECK_IN_SQL = (
-    f"SELECT {', '.join('t.' + name for name in TICKET_NAMES)},"
-    " d.admission, d.starts_at, d.entries_close_at"
-    " FROM tickets t JOIN drops d ON d.id = t.drop_id WHERE t.drop_id = ? AND t.ticket_id = ?"
-)
+# what a ticket's holder sees of it, and whether its check-in is due (with the line's LINE_SQL row)
+TICKET_VIEW_SQL = ("SELECT ticket_id, buyer, joined_at, kind, state, position, checked_in_at, admitted_until"
+                   " FROM tickets WHERE drop_id = ? AND ticket_id = ?")
 STATE_SQL = (
     "SELECT d.admission, d.total_stock, d.sold, d.starts_at, d.ends_at, c.closed_at,"
     " p.admitted_through, p.first_wave_at, p.finished_at, p.ended_at, p.paused_at,"
@@ -125,8 +142,8 @@ def admission_pass(tx: Any, drop_id: int, at: int, reserved_from: int) -> dict[s
     ``reserved_from``: an order id no reserved order is below (where counting holds starts).
     """
     counts = dict.fromkeys(COUNTS, 0)
-    rows = tx.execute(PASS_SQL, (drop_id,))
-    if not rows or rows[0]["admission"] != "queue" or at < rows[0]["starts_at"] or rows[0]["ended_at"] is not None:
+    rows = tx.execute(PASS_SQL, (drop_id, at))
+    if not rows or not _in_line(rows[0], at):
         return counts
     drop = rows[0]
     if drop["closed_at"] is None:
@@ -167,6 +184,58 @@ def admission_pass(tx: Any, drop_id: int, at: int, reserved_from: int) -> dict[s
     return counts  # a pass that changed nothing wrote nothing: no WAL frame
 
 
+def check_in_due(ticket: dict[str, Any], line: dict[str, Any], buyer: str, at: int) -> bool:
+    """Whether viewing the ticket (a TICKET_VIEW_SQL row; its drop's LINE_SQL row) at ``at`` checks its
+    holder in: the buyer's, a line's, from 10 minutes before the close on, open (an absent ticket never
+    checked in: skipped tickets are those that had not) and not checked in yet."""
+    if ticket["buyer"] != buyer or line["admission"] not in KIND_BEFORE_CLOSE:
+        return False
+    closes_at = line["entries_close_at"] if line["admission"] == "draw" else line["starts_at"]
+    return at >= closes_at - CHECK_IN_LEAD_MS and ticket["state"] in LEAVABLE_STATES and ticket["checked_in_at"] is None
+
+
+def record_check_in(tx: Any, drop_id: int, ticket_id: int, buyer: str, at: int) -> None:
+    """Inside the caller's write: check the ticket's holder in at ``at`` when it is due (``check_in_due``):
+    ``checked_in_at``, and an absent ticket back to ``waiting`` at the highest position given so far + 1,
+    its first position kept."""
+    tickets = tx.execute(TICKET_VIEW_SQL, (drop_id, ticket_id))
+    if not tickets or not check_in_due(tickets[0], tx.execute(LINE_SQL, (drop_id,))[0], buyer, at):
+        return
+    if tickets[0]["state"] == "absent":
+        position = tx.execute(NEXT_POSITION_SQL, (drop_id,))[0]["position"]
+        tx.execute("UPDATE tickets SET state = 'waiting', first_position = COALESCE(first_position, position),"
+                   " position = ?, checked_in_at = ? WHERE drop_id = ? AND ticket_id = ?",
+                   (position, at, drop_id, ticket_id))
+    else:
+        tx.execute("UPDATE tickets SET checked_in_at = ? WHERE drop_id = ? AND ticket_id = ?", (at, drop_id, ticket_id))
+
+
+def _in_line(drop: dict[str, Any], at: int) -> bool:
+    """A pass has a line to look at: a queue drop, started at ``at``, not ended."""
+    return drop["admission"] == "queue" and at >= drop["starts_at"] and drop["ended_at"] is None
+
+
+def pass_has_work(drop: dict[str, Any], at: int, held: Callable[[], int]) -> bool:
+    """Whether a pass at ``at`` would change anything, from the drop's PASS_SQL row (and, only when it
+    matters, ``held()``): the steps of the module's docstring, read without the write lock. The pass
+    itself decides again under it; this only lets an idle pass take no write transaction."""
+    if not _in_line(drop, at):
+        return False
+    if drop["closed_at"] is None or not drop["progress"] or drop["lapses_due"]:
+        return True  # the close, the progress row, lapses
+    if drop["ends_at"] is not None and at >= drop["ends_at"]:
+        return True  # the end
+    if drop["paused_at"] is not None:
+        return False
+    if drop["first_wave_at"] is None:
+        return True
+    remaining = drop["total_stock"] - drop["sold"]
+    if remaining <= 0:  # admitted tickets go back to waiting; the finish once nothing is held
+        return drop["admitted"] > 0 or ((drop["unfinished"] or drop["finished_at"] is None) and held() == 0)
+    short = remaining - drop["admitted"] * drop["per_user_limit"]  # the margin is the first wave's only
+    return drop["finished_at"] is not None or (short > 0 and bool(drop["next_waiting"]))
+
+
 def queue_state_of(row: dict[str, Any], held: int, now: int) -> str:
     """SPEC 11's queue state from the drop's row (STATE_SQL) and its held units."""
     if row["ended_at"] is not None or (row["ends_at"] is not None and now >= row["ends_at"]):
@@ -184,46 +253,45 @@ class AdmissionMixin:
     def check_in(self, drop_id: int, ticket_id: int, buyer: str, now: int | None = None) -> dict[str, Any] | None:
         """The holder views the ticket: checked in from 10 minutes before the close on; the ticket row.
 
-        None for an unknown ticket or another buyer's. Writes only when it changes
-        something (the first check-in in the window, or an ``absent`` ticket coming
-        back: ``waiting`` at the highest position given so far + 1, its first
-        position kept); every other view is one read, whose row is returned.
+        None for an unknown ticket or another buyer's. See ``ticket_view``.
         """
-        def due(ticket: dict[str, Any] | None, at: int) -> bool:
-            if ticket is None or ticket["buyer"] != buyer or ticket["admission"] not in KIND_BEFORE_CLOSE:
-                return False
-            closes_at = ticket["entries_close_at"] if ticket["admission"] == "draw" else ticket["starts_at"]
-            if at < closes_at - CHECK_IN_LEAD_MS:
-                return False
-            # an absent ticket never checked in: skipped tickets are those that had not
-            return ticket["state"] in LEAVABLE_STATES and ticket["checked_in_at"] is None
+        return None if self.ticket_view(drop_id, ticket_id, buyer, now) is None else self.ticket_of(drop_id, ticket_id)
 
-        def record(tx: Any) -> None:
-            at = now_ms() if now is None else now
-            rows = tx.execute(CHECK_IN_SQL, (drop_id, ticket_id))
-            if not rows or not due(rows[0], at):
-                return
-            if rows[0]["state"] == "absent":
-                position = tx.execute(NEXT_POSITION_SQL, (drop_id,))[0]["position"]
-                tx.execute("UPDATE tickets SET state = 'waiting', first_position = COALESCE(first_position, position),"
-                           " position = ?, checked_in_at = ? WHERE drop_id = ? AND ticket_id = ?",
-                           (position, at, drop_id, ticket_id))
-            else:
-                tx.execute("UPDATE tickets SET checked_in_at = ? WHERE drop_id = ? AND ticket_id = ?",
-                           (at, drop_id, ticket_id))
+    def ticket_view(self, drop_id: int, ticket_id: int, buyer: str,
+                    now: int | None = None) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """A ticket's view, which checks its holder in: ``(ticket, outlook)`` (``ticket_outlook``'s), or
+        None for an unknown ticket or another buyer's.
 
-        rows = self.read(CHECK_IN_SQL, (drop_id, ticket_id))
-        if not rows or rows[0]["buyer"] != buyer:
+        One read of the ticket (its line from the process's copy: ``line_copy``), and a write
+        only when it changes something (the first check-in in the window, or an ``absent``
+        ticket coming back: ``waiting`` at the highest position given so far + 1, its first
+        position kept); every other view, a checked-in ticket's included, takes no write lock.
+        """
+        ticket = self.read_row(TICKET_VIEW_SQL, (drop_id, ticket_id))
+        if ticket is None or ticket["buyer"] != buyer:
             return None
-        if due(rows[0], now_ms() if now is None else now):
-            self.write(record)
-            return self.ticket_of(drop_id, ticket_id)
-        return {name: rows[0][name] for name in TICKET_NAMES}  # a view that changed nothing: one read
+        outlook = self.ticket_outlook(drop_id, ticket["position"])
+        if (outlook is not None and ticket["checked_in_at"] is None  # a checked-in holder's view: a read
+                and check_in_due(ticket, outlook, buyer, now_ms() if now is None else now)):
+            self.write(lambda tx: record_check_in(tx, drop_id, ticket_id, buyer, now_ms() if now is None else now))
+            self.forget_line(drop_id)
+            ticket = self.read_row(TICKET_VIEW_SQL, (drop_id, ticket_id))
+            outlook = self.ticket_outlook(drop_id, ticket["position"])
+        return None if outlook is None else (ticket, outlook)
 
     def admit_drop(self, drop_id: int, now: int | None = None) -> dict[str, int]:
-        """One admission pass over the drop, one write transaction (time read inside it unless given)."""
+        """One admission pass over the drop: a read first, and one write transaction only when it has
+        work (``pass_has_work``; the time read inside the write unless given). An idle pass takes no
+        write lock."""
         reserved_from = self.reserved_low_water()
-        return self.write(lambda tx: admission_pass(tx, drop_id, now_ms() if now is None else now, reserved_from))
+        at = now_ms() if now is None else now
+        rows = self.read(PASS_SQL, (drop_id, at))
+        if not rows or not pass_has_work(rows[0], at, lambda: self.read(HELD_SQL, (reserved_from, drop_id))[0]["held"]):
+            return dict.fromkeys(COUNTS, 0)
+        try:
+            return self.write(lambda tx: admission_pass(tx, drop_id, now_ms() if now is None else now, reserved_from))
+        finally:
+            self.forget_line(drop_id)
 
     def queue_drops_due(self, now: int | None = None) -> list[int]:
         """The queue drops admission has work for: started and not ended (on a reader)."""

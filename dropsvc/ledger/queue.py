@@ -2,35 +2,33 @@
 
 A queue drop's 32-byte seed is made with it in ``drop_seeds`` (never in a drop's row); its
 commitment, SHA-256 of the seed, is on the drop's row from the start; the seed is served only
-once the close is recorded. A join before the close is ``prequeue`` (the write lock orders it
-before the close row, so its kind is known when it commits); the close gives the pre-queue
-positions 1..P by draw key; a later join is ``fifo`` at the highest position given so far + 1.
+once the close is recorded. A join (decided in C in the group commit: ``Core.join_ticket``) before
+the close is ``prequeue`` (the write lock orders it before the close row, so its kind is known when
+it commits); the close gives the pre-queue positions 1..P by draw key; a later join is ``fifo`` at
+the highest position given so far + 1.
 Check-in and admission are ``admission``'s; the purchase's ticket check is the engine's.
 """
 
 from __future__ import annotations
 
+import bisect
 import secrets
-from typing import Any
+import time
+from typing import Any, NamedTuple
 
 import orjson
 
-from dropsvc._engine import MAX_USER_ID_LENGTH, TICKET_STATES
+from dropsvc._engine import TICKET_STATES
 from dropsvc.drops import DropConflict, now_ms
 from dropsvc.fairness import commitment_of, draw_key
 
 SEED_BYTES = 32
 TICKET_COLUMNS = ("drop_id, ticket_id, buyer, joined_at, kind, state, position, draw_key, checked_in_at,"
                   " admitted_at, admitted_until, first_position")
+TICKET_NAMES = tuple(column.strip() for column in TICKET_COLUMNS.split(","))
 KIND_BEFORE_CLOSE = {"queue": "prequeue", "draw": "entry"}
 LEAVABLE_STATES = ("waiting", "admitted", "absent")  # the others are final
 
-# the ticket id: the join's sequence number within the drop (the primary key answers the MAX)
-JOIN_SQL = (
-    "INSERT INTO tickets (drop_id, ticket_id, buyer, joined_at, kind, state, position)"
-    " VALUES (?1, (SELECT COALESCE(MAX(ticket_id), 0) + 1 FROM tickets WHERE drop_id = ?1), ?2, ?3, ?4,"
-    " 'waiting', ?5) RETURNING " + TICKET_COLUMNS
-)
 # the highest position given so far (the partial index on positions answers it)
 NEXT_POSITION_SQL = ("SELECT COALESCE(MAX(position), 0) + 1 AS position FROM tickets"
                      " WHERE drop_id = ? AND position IS NOT NULL")
@@ -50,12 +48,24 @@ FAIRNESS_SQL = (
     " LEFT JOIN queue_closes c ON c.drop_id = d.id LEFT JOIN drop_seeds s ON s.drop_id = c.drop_id"
     " WHERE d.id = ?"
 )
-# a ticket's outlook, one statement: the waiting tickets ahead of a position (?2; none when NULL) and
-# what the estimate of its wait needs (the partial index on positions answers the count)
-OUTLOOK_SQL = (
-    "SELECT (SELECT COUNT(*) FROM tickets WHERE drop_id = ?1 AND state = 'waiting' AND position < ?2) AS ahead,"
-    " total_stock - sold AS remaining, per_user_limit, admit_seconds FROM drops WHERE id = ?1"
-)
+# what a ticket's view needs of its line besides the ticket: the check-in's window (fixed once the line
+# has a ticket) and the outlook; and the line's waiting positions, in order (the index on tickets by state)
+LINE_SQL = ("SELECT admission, starts_at, entries_close_at, total_stock - sold AS remaining, per_user_limit,"
+            " admit_seconds FROM drops WHERE id = ?")
+WAITING_SQL = ("SELECT position FROM tickets WHERE drop_id = ? AND state = 'waiting' AND position IS NOT NULL"
+               " ORDER BY position")
+LINE_SECONDS = 0.4  # how old a process's copy of a line may be (the queue document's render cache's too)
+LINE_COPIES = 256  # drops' lines kept per process; all dropped when full
+
+
+class LineCopy(NamedTuple):
+    """A process's copy of a line: its drop's LINE_SQL row, its waiting positions, until when it holds."""
+
+    expires: float
+    drop: dict[str, Any]
+    waiting: list[int]
+
+
 FIGURES_SQL = (
     "SELECT d.admission, c.closed_at, c.prequeue_size, t.state, COUNT(t.ticket_id) AS tickets,"
     " MAX(t.position) AS last_position,"
@@ -97,11 +107,6 @@ def refuse_line_changes(tx: Any, drop_id: int, fields: list[str]) -> None:
                            " can no longer change", fields[0])
 
 
-def _check_buyer(buyer: str) -> None:
-    if not isinstance(buyer, str) or not 0 < len(buyer) <= MAX_USER_ID_LENGTH:
-        raise ValueError(f"buyer must be 1 to {MAX_USER_ID_LENGTH} characters")
-
-
 def _order_prequeue(tx: Any, drop_id: int, seed: bytes) -> int:
     """Give every ticket so far its draw key and its position (1..P, ascending keys); returns P."""
     tickets = [row["ticket_id"] for row in tx.execute("SELECT ticket_id FROM tickets WHERE drop_id = ?",
@@ -141,33 +146,21 @@ class QueueMixin:
 
         ``ok`` a new ticket; ``same`` this buyer's ticket as it is (also after
         the line closed); ``not_found``; ``no_queue`` (an open drop);
-        ``queue_closed`` at or after ``ends_at``. The time is read inside the
-        write transaction unless ``now`` is given.
+        ``queue_closed`` at or after ``ends_at``. Decided by the engine in the
+        group commit (``Core.join_ticket``, batched with other joins and
+        purchases); the time is read inside the write transaction unless ``now`` is given.
         """
-        _check_buyer(buyer)
-
-        def join(tx: Any) -> tuple[str, dict[str, Any] | None]:
-            at = now_ms() if now is None else now
-            drops = tx.execute("SELECT admission, ends_at, entries_close_at FROM drops WHERE id = ?", (drop_id,))
-            if not drops:
-                return "not_found", None
-            drop = drops[0]
-            if drop["admission"] not in KIND_BEFORE_CLOSE:
-                return "no_queue", None
-            mine = tx.execute(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE drop_id = ? AND buyer = ?",
-                              (drop_id, buyer))
-            if mine:
-                return "same", mine[0]
-            closes_at = drop["entries_close_at"] if drop["admission"] == "draw" else drop["ends_at"]
-            if closes_at is not None and at >= closes_at:
-                return "queue_closed", None
-            if tx.execute("SELECT 1 FROM queue_closes WHERE drop_id = ?", (drop_id,)):
-                kind, position = "fifo", tx.execute(NEXT_POSITION_SQL, (drop_id,))[0]["position"]
-            else:
-                kind, position = KIND_BEFORE_CLOSE[drop["admission"]], None
-            return "ok", tx.execute(JOIN_SQL, (drop_id, buyer, at, kind, position))[0]
-
-        return self.write(join)
+        outcome, ticket_id, kind, joined_at, position = self.join_ticket(drop_id, buyer, now)
+        if outcome == "ok":
+            self.forget_line(drop_id)
+        if outcome == "same":
+            return outcome, self.ticket_of(drop_id, ticket_id)
+        if outcome != "ok":
+            return outcome, None
+        ticket = dict.fromkeys(TICKET_NAMES)  # a new ticket: waiting, nothing else recorded yet
+        ticket.update(drop_id=drop_id, ticket_id=ticket_id, buyer=buyer, joined_at=joined_at, kind=kind,
+                      state="waiting", position=position)
+        return outcome, ticket
 
     def ticket_of(self, drop_id: int, ticket_id: int) -> dict[str, Any] | None:
         """The ticket's row, or None."""
@@ -181,15 +174,34 @@ class QueueMixin:
         return rows[0] if rows else None
 
     def ticket_outlook(self, drop_id: int, position: int | None) -> dict[str, Any] | None:
-        """``ahead`` (waiting tickets before ``position``, None without one), ``remaining``,
-        ``per_user_limit`` and ``admit_seconds`` of the drop, one small read; None for an unknown drop."""
-        rows = self.read(OUTLOOK_SQL, (drop_id, position))
-        if not rows:
+        """A ticket's outlook from this process's copy of its line (``line_copy``): ``ahead`` (the waiting
+        tickets before ``position``; None without one), ``remaining``, ``per_user_limit``, ``admit_seconds``
+        (and the check-in's window); None for an unknown drop."""
+        line = self.line_copy(drop_id)
+        if line is None:
             return None
-        outlook = dict(rows[0])
-        if position is None:
-            outlook["ahead"] = None
-        return outlook
+        return {**line.drop, "ahead": None if position is None else bisect.bisect_left(line.waiting, position)}
+
+    def forget_line(self, drop_id: int) -> None:
+        """Drop this process's copy of the line: this process just changed it."""
+        self.__dict__.get("_line_copies", {}).pop(drop_id, None)
+
+    def line_copy(self, drop_id: int) -> LineCopy | None:
+        """This process's copy of the drop's line, read again once LINE_SECONDS old (two reads) or changed
+        by this process (``forget_line``); None for an unknown drop. A ticket's view reads its ticket
+        alone: counting the waiting tickets ahead per view would walk the line."""
+        copies: dict[int, LineCopy] = self.__dict__.setdefault("_line_copies", {})
+        now = time.monotonic()
+        line = copies.get(drop_id)
+        if line is None or line.expires <= now:
+            drop = self.read_row(LINE_SQL, (drop_id,))
+            if drop is None:
+                return None
+            if len(copies) >= LINE_COPIES:
+                copies.clear()
+            waiting = [row["position"] for row in self.read(WAITING_SQL, (drop_id,))]
+            line = copies[drop_id] = LineCopy(now + LINE_SECONDS, drop, waiting)
+        return line
 
     def leave_line(self, drop_id: int, ticket_id: int, buyer: str) -> str:
         """The buyer's ticket leaves the line (state ``left``).
@@ -210,7 +222,10 @@ class QueueMixin:
             tx.execute("UPDATE tickets SET state = 'left' WHERE drop_id = ? AND ticket_id = ?", (drop_id, ticket_id))
             return "ok"
 
-        return self.write(leave)
+        try:
+            return self.write(leave)
+        finally:
+            self.forget_line(drop_id)
 
     def record_close(self, drop_id: int, now: int | None = None) -> bool:
         """Record the close of the drop's pre-queue, once; False when there is nothing to do.
@@ -223,7 +238,10 @@ class QueueMixin:
         def close(tx: Any) -> bool:
             return close_line(tx, drop_id, now_ms() if now is None else now)
 
-        return self.write(close)
+        try:
+            return self.write(close)
+        finally:
+            self.forget_line(drop_id)
 
     def fairness(self, drop_id: int) -> dict[str, Any] | None:
         """SPEC 11's ``/fairness`` object, ``{"commitment", "seed"}`` (seed None until the close), or None.

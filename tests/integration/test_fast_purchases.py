@@ -18,7 +18,7 @@ from dropsvc import Engine
 from dropsvc.buyers import COOKIE_NAME, USER_ID_PREFIX, Buyers
 from dropsvc.config import Config
 from dropsvc.http.app import create_app, serving_app
-from dropsvc.http.fast_path import FastPurchases
+from dropsvc.http.fast_path import FastPath
 from dropsvc.http.resources.purchases import TICKET_REFUSALS
 from dropsvc.ledger import TICKET_STATES
 from dropsvc.tickets import TicketTokens
@@ -46,7 +46,7 @@ def clients(engines: list[Engine]) -> tuple[testing.TestClient, testing.TestClie
     """Falcon alone on the first engine, the fast path in front of Falcon on the second."""
     falcon_app = create_app(engines[0], Config.load({}))
     fast_app = serving_app(engines[1], Config.load({}))
-    assert isinstance(fast_app, FastPurchases)
+    assert isinstance(fast_app, FastPath)
     fast_app.app = FalconCalls(fast_app.app)
     return testing.TestClient(falcon_app), testing.TestClient(fast_app), engines
 
@@ -286,3 +286,80 @@ def test_an_open_drop_ignores_the_header(line):
         reply = same_answer(apps, f"/api/drops/{OPEN}/purchases", body=buy(), headers=made.headers(buyer_id, token))
         assert reply.status_code == 201
     assert falcon_calls(apps) == 0
+
+
+# -- a ticket's view (SPEC 11): the herd's other hot request ----------------------------------
+
+
+def same_view(apps, path: str, headers: dict[str, str], query: str | None = None) -> testing.Result:
+    """The same answer from both paths; a view's joined_at is each file's own (the joins' times)."""
+    replies = [client.simulate_get(path, headers=headers, query_string=query) for client in apps[:2]]
+    expected, got = replies
+    assert got.status == expected.status and sorted(got.headers.items()) == sorted(expected.headers.items())
+    if got.status_code == 200:
+        assert {**got.json, "joined_at": 0} == {**expected.json, "joined_at": 0}
+    else:
+        assert got.content == expected.content
+    return got
+
+
+def test_a_ticket_view_is_answered_alike_and_only_the_buyers_own_by_the_fast_path(line):
+    made, apps = line
+    token = made.join(LINE, ANN)
+    made.join(LINE, BOB)
+    mine = same_view(apps, f"/api/drops/{LINE}/tickets/1", made.headers(ANN))
+    assert mine.status_code == 200 and mine.json["token"] == token and mine.json["state"] == "waiting"
+    assert mine.headers["cache-control"] == "private, no-store" and falcon_calls(apps) == 0
+    assert {engine.ticket_of(LINE, 1)["checked_in_at"] is not None for engine in made.engines} == {True}
+    made.admit(LINE, ANN)
+    assert same_view(apps, f"/api/drops/{LINE}/tickets/1", made.headers(ANN)).json["state"] == "admitted"
+    assert falcon_calls(apps) == 0
+    refused = [(f"/api/drops/{LINE}/tickets/2", made.headers(ANN), None),  # another buyer's
+               (f"/api/drops/{LINE}/tickets/9", made.headers(ANN), None),
+               (f"/api/drops/{LINE}/tickets/x", made.headers(ANN), None),
+               (f"/api/drops/{OPEN}/tickets/1", made.headers(ANN), None),
+               (f"/api/drops/{LINE}/tickets/1", made.headers(None), None),
+               (f"/api/drops/{LINE}/tickets/1", {"Cookie": f"{COOKIE_NAME}={ANN}.{'0' * 64}"}, None),
+               (f"/api/drops/{LINE}/tickets/1/x", made.headers(ANN), None),
+               (f"/api/drops/{LINE}/tickets/1", made.headers(ANN), "a=1")]
+    for path, headers, query in refused:
+        assert same_view(apps, path, headers, query).status_code in (200, 404, 409)
+    assert falcon_calls(apps) == len(refused)  # each one Falcon's (the view with a query string a 200 there)
+
+
+def test_a_ticket_view_the_storage_fails_is_the_same_503(line):
+    made, apps = line
+    made.join(LINE, ANN)
+    for engine in made.engines:
+        engine.close()
+    reply = same_view(apps, f"/api/drops/{LINE}/tickets/1", made.headers(ANN))
+    assert reply.status_code == 503 and reply.json["error"]["code"] == "storage_unavailable"
+    assert falcon_calls(apps) == 0
+    made.engines[:] = [Engine(engine.path, readers=1) for engine in made.engines]  # for the fixture's check
+
+
+def test_the_queue_document_is_answered_alike_by_the_fast_path(line):
+    """The same document, headers and 304 on both paths (each file has its own seed: commitment and ETag
+    differ); what is not the plain case (another If-None-Match, no line) is Falcon's."""
+    made, apps = line
+    made.join(LINE, ANN)
+    path = f"/api/drops/{LINE}/queue"
+
+    def both_get(headers: list[dict[str, str]]) -> list[testing.Result]:
+        replies = [client.simulate_get(path, headers=each) for client, each in zip(apps[:2], headers, strict=True)]
+        assert replies[0].status == replies[1].status and sorted(replies[0].headers) == sorted(replies[1].headers)
+        return replies
+
+    first = both_get([{}, {}])
+    assert first[1].status_code == 200 and falcon_calls(apps) == 0
+    assert {**first[1].json, "commitment": ""} == {**first[0].json, "commitment": ""}
+    assert first[1].headers["cache-control"] == "public, max-age=1"
+    etags = [reply.headers["etag"] for reply in first]
+    unchanged = both_get([{"If-None-Match": etag} for etag in etags])
+    assert unchanged[1].status_code == 304 and unchanged[1].content == b"" and falcon_calls(apps) == 0
+    assert both_get([{"If-None-Match": f"W/{etag}, \"x\""} for etag in etags])[1].status_code == 304
+    assert both_get([{"If-None-Match": '"other"'}] * 2)[1].status_code == 200
+    assert falcon_calls(apps) == 2
+    for drop_id in (OPEN, 999):
+        assert same_view(apps, f"/api/drops/{drop_id}/queue", {}).status_code == 404
+    assert falcon_calls(apps) == 4

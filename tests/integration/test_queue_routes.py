@@ -108,6 +108,24 @@ def test_a_join_is_refused_in_the_envelope(shop):
     assert shop.engine.buyer_ticket(shop.line, "ann") is None
 
 
+def test_a_join_the_storage_refuses_is_503_and_the_next_one_joins(shop):
+    """A full database (SQLite's max_page_count, as a full disk) during joins: 503 storage_unavailable
+    with Retry-After, never 500; with room again the next join gets the next ticket."""
+    pages = shop.engine.read("PRAGMA page_count")[0]["page_count"]
+    shop.engine.write(lambda tx: tx.execute(f"PRAGMA max_page_count = {pages}"))  # no room to grow
+    statuses = []
+    for _ in range(2000):  # tickets fill the last free pages, then the storage refuses
+        reply = shop.join(shop.cookie()[1])
+        statuses.append(reply.status_code)
+        if reply.status_code == 503:
+            assert code(reply) == (503, "storage_unavailable") and reply.headers["retry-after"] == "1"
+            break
+    assert statuses[-1] == 503 and set(statuses) <= {201, 503}, statuses
+    shop.engine.write(lambda tx: tx.execute("PRAGMA max_page_count = 1073741823"))  # room again
+    reply = shop.join(shop.cookie()[1])
+    assert reply.status_code == 201 and reply.json["ticket_id"] == str(len(statuses))
+
+
 def test_the_view_answers_only_the_tickets_buyer_and_checks_in(shop):
     buyer_id, headers = shop.cookie()
     ticket_id = shop.join(headers).json["ticket_id"]

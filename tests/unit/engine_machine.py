@@ -41,3 +41,24 @@ def buy_admitted(engine: Engine, drop_id: int, buyer: str, ticket_id: int, quant
     result = engine.purchase(drop_id, buyer, quantity, ticket_id=ticket_id)
     assert result.ok, (result.outcome, result.ticket_state)
     return result.order
+
+
+def line_record(engine: Engine, drop_id: int) -> list[list[dict]]:
+    """Everything an admission pass may change of a drop's line, as it is now."""
+    return [engine.read(f"SELECT * FROM {table} WHERE drop_id = ? ORDER BY 1, 2", (drop_id,))
+            for table in ("tickets", "queue_progress", "queue_closes", "ticket_admissions")]
+
+
+def admit_checked(engine: Engine, drop_id: int, now: int) -> dict[str, int]:
+    """``engine.admit_drop`` at ``now``; when its read found nothing to do (no write lock taken), a
+    pass under the write lock at the same time must agree: it changes nothing."""
+    from dropsvc.ledger.admission import COUNTS, admission_pass
+
+    taken = engine.counters()["lock_acquisitions"]
+    counts = engine.admit_drop(drop_id, now=now)
+    if engine.counters()["lock_acquisitions"] == taken:
+        assert counts == dict.fromkeys(COUNTS, 0)
+        before = line_record(engine, drop_id)
+        forced = engine.write(lambda tx: admission_pass(tx, drop_id, now, engine.reserved_low_water(fresh=True)))
+        assert forced == dict.fromkeys(COUNTS, 0) and line_record(engine, drop_id) == before, forced
+    return counts

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine_machine import buy_admitted
+from engine_machine import admit_checked, buy_admitted
 
 from dropsvc.ledger import admission
 
@@ -49,7 +49,7 @@ def buy(engine, drop_id: int, position: int, quantity: int = 1) -> dict:
 
 
 def admit(engine, drop_id: int, now: int) -> dict[str, int]:
-    counts = engine.admit_drop(drop_id, now=now)
+    counts = admit_checked(engine, drop_id, now)
     assert engine.check() == []
     return counts
 

@@ -201,6 +201,8 @@ def test_the_queue_finishes_at_once_when_nothing_is_left_or_held(engine, line):
     engine.join_line(drop_id, "after", now=START + 3)
     assert admit(engine, drop_id, START + 3)["sold_out"] == 1
     engine.update_drop(drop_id, total_stock=3)  # stock raised after the finish: the line admits again
+    admit(engine, drop_id, START + 4)  # nobody waits, and the line is no longer finished all the same
+    assert engine.read("SELECT finished_at FROM queue_progress") == [{"finished_at": None}]
     engine.join_line(drop_id, "raised", now=START + 4)
     check_in(engine, drop_id, 7, now=START + 4)
     assert admit(engine, drop_id, START + 4)["admitted"] == 1

@@ -111,6 +111,33 @@ def test_update_drop_never_below_sold(engine, make_drop):
     assert engine.update_drop(999, name="nobody") is None
 
 
+def test_reads_are_prepared_once_per_reader_and_stay_right(engine, make_drop):
+    """read() keeps its statements per reader (64 at most, the oldest going first): the same text
+    twice, past the limit, after a write and after a failed bind gives what a fresh statement would."""
+    drop_id = make_drop(total_stock=3)
+    for round_ in range(2):
+        for n in range(80):  # more texts than a reader keeps
+            assert engine.read(f"SELECT {n} + ? AS n", (round_,)) == [{"n": n + round_}]
+    assert engine.read("SELECT sold FROM drops WHERE id = ?", (drop_id,)) == [{"sold": 0}]
+    assert engine.purchase(drop_id, "ann").ok
+    assert engine.read("SELECT sold FROM drops WHERE id = ?", (drop_id,)) == [{"sold": 1}]  # a fresh snapshot
+    with pytest.raises(ValueError):
+        engine.read("SELECT ? AS n", (1, 2))
+    assert engine.read("SELECT ? AS n", (7,)) == [{"n": 7}]
+    for _ in range(2):  # refused each time, cached or not
+        with pytest.raises(ValueError, match="read-only"):
+            engine.read("UPDATE drops SET sold = sold")
+
+
+def test_read_row_is_the_first_row_or_none(engine, make_drop):
+    first, second = make_drop(), make_drop()
+    assert engine.read_row("SELECT id FROM drops ORDER BY id") == {"id": first}
+    assert engine.read_row("SELECT id FROM drops WHERE id > ? ORDER BY id", (first,)) == {"id": second}
+    assert engine.read_row("SELECT id FROM drops WHERE id > ?", (second,)) is None
+    with pytest.raises(ValueError, match="read-only"):
+        engine.read_row("DELETE FROM drops")
+
+
 def test_close_waits_for_readers_in_use(db_path):
     engine = Engine(db_path, readers=1)
     drop_id = engine.create_drop(slug="c", name="C", price=1, total_stock=1)

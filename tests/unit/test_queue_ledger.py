@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 
 import orjson
 import pytest
 
-from dropsvc import ConstraintError, _engine, drops, ledger
+from dropsvc import ConstraintError, Engine, _engine, drops, ledger
 from dropsvc.drops import DropConflict, InvalidDropField, present_drop
 from dropsvc.ledger import queue
 
@@ -311,3 +312,20 @@ def test_the_lists_are_the_engines():
     assert set(drops.AVAILABLE_ADMISSIONS) < set(_engine.ADMISSIONS)
     assert set(queue.LEAVABLE_STATES) < set(_engine.TICKET_STATES)
     assert set(queue.KIND_BEFORE_CLOSE.values()) < set(_engine.TICKET_KINDS)
+
+
+def test_ahead_comes_from_a_copy_of_the_line_this_process_renews(engine, queue_drop, db_path):
+    """A ticket's outlook counts the waiting tickets ahead in the process's copy of the line: another
+    process's change shows once the copy is LINE_SECONDS old, this process's own at once."""
+    drop_id = queue_drop()
+    join_all(engine, drop_id, ["ann", "bob", "cat"])
+    assert engine.record_close(drop_id, now=START)
+    assert engine.ticket_outlook(drop_id, 4)["ahead"] == 3 and engine.ticket_outlook(drop_id, None)["ahead"] is None
+    with Engine(db_path) as other:  # as another serving process
+        assert other.leave_line(drop_id, 1, "ann") == "ok"
+    assert engine.ticket_outlook(drop_id, 4)["ahead"] == 3  # the copy, for now
+    time.sleep(queue.LINE_SECONDS)
+    assert engine.ticket_outlook(drop_id, 4)["ahead"] == 2
+    assert engine.leave_line(drop_id, 2, "bob") == "ok"
+    assert engine.ticket_outlook(drop_id, 4)["ahead"] == 1  # its own change: read again at once
+    assert engine.ticket_outlook(10**6, 1) is None

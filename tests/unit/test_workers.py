@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from child_python import spawn_python
 
@@ -178,3 +179,22 @@ def test_a_takeover_mid_drop_continues_where_the_line_was(db_path):
             if first.poll() is None:
                 first.kill()
             first.stdout.close()
+
+
+def test_idle_admission_passes_take_no_write_and_a_change_is_admitted_within_a_second(engine):
+    drop_id = queue_line(engine, 3, total_stock=1, admission_margin=0, admit_seconds=600)
+    worker = BackgroundWorker(engine, checkpoints=False).start()  # admission every 0.5 s
+    try:
+        assert wait_for(lambda: states(engine, drop_id) == ["admitted", "waiting", "waiting"], timeout=5)
+        time.sleep(0.6)  # the pass after the first wave: its progress recorded
+        taken, wal = engine.counters()["lock_acquisitions"], Path(engine.path + "-wal").stat().st_size
+        time.sleep(1.6)  # three idle passes or more
+        assert engine.counters()["lock_acquisitions"] == taken  # not one write transaction
+        assert Path(engine.path + "-wal").stat().st_size == wal
+        first = engine.read("SELECT ticket_id, buyer FROM tickets WHERE state = 'admitted'")[0]
+        assert engine.leave_line(drop_id, first["ticket_id"], first["buyer"]) == "ok"  # its unit comes back
+        left = time.monotonic()
+        assert wait_for(lambda: states(engine, drop_id) == ["left", "admitted", "waiting"], timeout=5)
+        assert time.monotonic() - left < 1.0
+    finally:
+        worker.stop()

@@ -24,6 +24,7 @@ from dropsvc.http.resources.drops import CACHE_CONTROL, drop_not_found, drop_num
 from dropsvc.http.resources.tickets import no_queue
 from dropsvc.ledger import Engine
 
+ROUTE = "/api/drops/{drop_id}/queue"
 CACHE_SECONDS = 0.4
 CACHE_DROPS = 256  # at most this many drops' documents kept; the whole cache is dropped when full
 POLL_AFTER_MS = 1000  # while the line moves
@@ -82,6 +83,8 @@ class QueueDocument:
         return fresh
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, drop_id: str) -> None:
+        """The document, or a bodiless 304 when If-None-Match names it. The fast path
+        (``dropsvc.http.fast_path``) answers the plain cases itself, from ``rendered``."""
         number = drop_number(drop_id)
         document = self.rendered(number)
         if document is None:

@@ -5,9 +5,9 @@ cookie buyer's (the engine's user_id ``buyer-<id>``), and only that buyer
 sees it; anyone else, an unknown or a malformed ticket id alike, gets 404
 ``ticket_not_found``. The ticket object never carries the buyer id.
 
-A ticket's view is on the herd's path: the check-in read, which carries the
-ticket's row (it writes, and reads the row again, once per ticket in its
-window), and one small read for ``ahead`` and the estimate.
+A ticket's view is on the herd's path: one read of the ticket (``Engine.ticket_view``;
+a write only for the check-in itself, once per ticket), ``ahead`` and the drop's
+figures from the process's copy of the line (at most 0.4 s old), the token from a cache.
 
 ``eta_s``, a rough estimate in seconds, for a waiting ticket with a position
 while units remain: 0 when the units of the tickets ahead (``ahead`` x
@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 import falcon
+import orjson
 
 from dropsvc.buyers import USER_ID_PREFIX, Buyers
 from dropsvc.drops import now_ms
@@ -36,6 +37,8 @@ BODY_LIMIT = 4096
 JOIN_FIELDS = ("altcha",)  # the ALTCHA widget's payload: checked when the drop's challenge is pow
 PRIVATE = "private, no-store"
 BUYER_REQUIRED = "the line needs the buyer cookie the drop's page gives"
+ITEM_ROUTE = "/api/drops/{drop_id}/tickets/{ticket_id}"
+TOKEN_CACHE = 65536  # tokens kept signed per process; the whole cache is dropped when full
 
 
 def ticket_not_found(ticket_id: object) -> ApiError:
@@ -46,10 +49,10 @@ def no_queue(drop_id: object) -> ApiError:
     return not_found("no_queue", f"drop {drop_id} has no line: it sells to everyone (admission open)")
 
 
-def eta_seconds(ticket: dict[str, Any], outlook: dict[str, Any], now: int) -> int | None:
-    """The estimate of the module's docstring."""
+def eta_seconds(ticket: dict[str, Any], outlook: dict[str, Any], now: int | None = None) -> int | None:
+    """The estimate of the module's docstring (``now``: the clock's unless given)."""
     if ticket["state"] == "admitted" and ticket["admitted_until"] is not None:
-        return max(0, -(-(ticket["admitted_until"] - now) // 1000))
+        return max(0, -(-(ticket["admitted_until"] - (now_ms() if now is None else now)) // 1000))
     remaining, ahead = outlook["remaining"], outlook["ahead"]
     if ticket["state"] != "waiting" or ahead is None or remaining <= 0 or not outlook["admit_seconds"]:
         return None
@@ -66,6 +69,17 @@ class TicketViews:
         self.engine = engine
         self.buyers = buyers
         self.tokens = tokens
+        self._signed: dict[tuple[int, int, str], str] = {}  # tokens given, signed once per process
+
+    def token(self, drop_id: int, ticket_id: int, buyer_id: str) -> str:
+        """The ticket's token (``TicketTokens.sign``), from this process's cache once signed."""
+        key = (drop_id, ticket_id, buyer_id)
+        token = self._signed.get(key)
+        if token is None:
+            if len(self._signed) >= TOKEN_CACHE:
+                self._signed.clear()
+            token = self._signed[key] = self.tokens.sign(drop_id, ticket_id, buyer_id)
+        return token
 
     def buyer(self, req: falcon.Request) -> str:
         """The cookie buyer's id, or 409 buyer_required."""
@@ -74,17 +88,28 @@ class TicketViews:
             raise ApiError(409, "buyer_required", BUYER_REQUIRED)
         return buyer_id
 
-    def present(self, drop_id: int, ticket: dict[str, Any], buyer_id: str) -> dict[str, Any]:
-        """The ticket object (SPEC 11), without the buyer."""
-        outlook = self.engine.ticket_outlook(drop_id, ticket["position"]) or {
+    def present(self, drop_id: int, ticket: dict[str, Any], buyer_id: str,
+                outlook: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The ticket object (SPEC 11), without the buyer; the outlook read unless given."""
+        outlook = outlook or self.engine.ticket_outlook(drop_id, ticket["position"]) or {
             "ahead": None, "remaining": 0, "per_user_limit": 1, "admit_seconds": None}
         return {
             "ticket_id": str(ticket["ticket_id"]),
-            "token": self.tokens.sign(drop_id, ticket["ticket_id"], buyer_id),
+            "token": self.token(drop_id, ticket["ticket_id"], buyer_id),
             "kind": ticket["kind"], "joined_at": ticket["joined_at"], "state": ticket["state"],
             "position": ticket["position"], "ahead": outlook["ahead"],
-            "admitted_until": ticket["admitted_until"], "eta_s": eta_seconds(ticket, outlook, now_ms()),
+            "admitted_until": ticket["admitted_until"], "eta_s": eta_seconds(ticket, outlook),
         }
+
+
+    def view_body(self, drop_id: str, ticket_id: str, buyer_id: str) -> bytes | None:
+        """The body of the buyer's view of a ticket (path segments as given), which checks its holder
+        in; None when the buyer has no such ticket. The fast path (``dropsvc.http.fast_path``) calls this too."""
+        number, ticket_number = parse_id(drop_id), parse_id(ticket_id)
+        if number is None or ticket_number is None:
+            return None
+        view = self.engine.ticket_view(number, ticket_number, USER_ID_PREFIX + buyer_id)
+        return None if view is None else orjson.dumps(self.present(number, view[0], buyer_id, view[1]))
 
 
 def join_body(req: falcon.Request) -> str | None:
@@ -137,14 +162,10 @@ class TicketItem:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, drop_id: str, ticket_id: str) -> None:
         resp.cache_control = [PRIVATE]
-        buyer_id = self.views.buyer(req)
-        number, ticket_number = parse_id(drop_id), parse_id(ticket_id)
-        ticket = None
-        if number is not None and ticket_number is not None:
-            ticket = self.views.engine.check_in(number, ticket_number, USER_ID_PREFIX + buyer_id)
-        if ticket is None or number is None:
+        body = self.views.view_body(drop_id, ticket_id, self.views.buyer(req))
+        if body is None:
             raise ticket_not_found(ticket_id)
-        send_json(resp, self.views.present(number, ticket, buyer_id))
+        resp.data = body
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, drop_id: str, ticket_id: str) -> None:
         resp.cache_control = [PRIVATE]

@@ -79,8 +79,12 @@ def test_keyboard_only_on_a_phone(shop, browser, shots):
     join = card.get_by_role("button", name="Join the line")
     tab_to(page, join)
     page.keyboard.press("Enter")
+    # what a screen reader hears: the polite status line, and the widget's checkbox named by its label
+    expect(card.get_by_role("status").filter(has_text="Checking")).to_have_text(CHECKING)
+    expect(card.get_by_role("checkbox", name="Checking…")).to_be_visible()
     expect_in_line(card)
     assert len(tickets_of(shop, drop)) == 1
+    tab_to(page, card.get_by_role("button", name="Leave the line"), limit=5)
     assert no_horizontal_scroll(page)
     shots(page, "joined", ("phone",))
     assert browser.console_errors == []
@@ -96,6 +100,13 @@ def test_a_browser_without_web_workers_is_told_what_it_needs(shop, browser, shot
     expect(card.locator(".proof-note")).to_be_hidden()
     shots(page, "message")
     assert calls(browser, drop, "GET", "/challenge") == [] and tickets_of(shop, drop) == []
+
+    fresh = browser.context.new_page()  # and one without JavaScript at all
+    browser.context.new_cdp_session(fresh).send("Emulation.setScriptExecutionDisabled", {"value": True})
+    fresh.goto(shop.server.base_url + "/")
+    expect(fresh.locator(".no-script")).to_contain_text("This page needs JavaScript")
+    expect(fresh.locator(".no-script")).to_contain_text("which needs Web Workers")
+    shots(fresh, "no-javascript")
 
 
 def test_an_expired_solution_is_refused_in_words_and_a_new_check_joins(shop, browser, shots):

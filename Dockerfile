@@ -6,13 +6,17 @@
 # byte-identical rebuilds.
 ARG PYTHON_IMAGE=python:3.11.13-slim-bookworm
 
-# -- assets: Alpine.js from the npm registry at the version package-lock.json pins -----------------
+# -- assets: Alpine.js and the ALTCHA widget from the npm registry at the versions package-lock.json pins
+# (the same files as the Makefile's static-assets target) -----------------------------------------
 FROM node:20.19.5-bookworm-slim AS assets
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY static/ static/
-RUN mkdir -p static/vendor && cp node_modules/alpinejs/dist/cdn.min.js static/vendor/alpine.min.js
+RUN mkdir -p static/vendor && cp node_modules/alpinejs/dist/cdn.min.js static/vendor/alpine.min.js \
+ && cp node_modules/altcha/dist/external/altcha.min.js node_modules/altcha/dist/external/altcha.css static/vendor/ \
+ && cp node_modules/altcha/dist/workers/sha.js static/vendor/altcha-sha.js \
+ && cp node_modules/altcha/dist/workers/pbkdf2.js static/vendor/altcha-pbkdf2.js
 
 # -- build: every wheel the service needs, ours included ---------------------------------------
 FROM ${PYTHON_IMAGE} AS build

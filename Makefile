@@ -59,14 +59,22 @@ build: deps $(VENV)/.engine-built static-assets ## the compiled engine, in place
 .PHONY: static-assets
 STATIC_VENDOR := static/vendor
 
-static-assets: $(STATIC_VENDOR)/alpine.min.js ## Alpine.js from npm (exact version in package-lock.json) into static/vendor/
+# the ALTCHA widget's build without inline workers or styles (dist/external), so the page's Content-Security-Policy
+# stays 'self': its stylesheet, and the SHA and PBKDF2 workers as files of their own (static/proof.js loads them)
+ALTCHA_DIST := node_modules/altcha/dist
+VENDORED := $(addprefix $(STATIC_VENDOR)/,alpine.min.js altcha.min.js altcha.css altcha-sha.js altcha-pbkdf2.js)
 
-$(STATIC_VENDOR)/alpine.min.js: package.json package-lock.json
+static-assets: $(VENDORED) ## Alpine.js and the ALTCHA widget from npm (exact versions in package-lock.json) into static/vendor/
+
+$(VENDORED) &: package.json package-lock.json
 	@command -v npm >/dev/null 2>&1 || { echo "installing: nodejs npm"; \
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq nodejs npm; }
 	npm ci --ignore-scripts --no-audit --no-fund
 	mkdir -p $(STATIC_VENDOR)
-	cp node_modules/alpinejs/dist/cdn.min.js $@
+	cp node_modules/alpinejs/dist/cdn.min.js $(STATIC_VENDOR)/alpine.min.js
+	cp $(ALTCHA_DIST)/external/altcha.min.js $(ALTCHA_DIST)/external/altcha.css $(STATIC_VENDOR)/
+	cp $(ALTCHA_DIST)/workers/sha.js $(STATIC_VENDOR)/altcha-sha.js
+	cp $(ALTCHA_DIST)/workers/pbkdf2.js $(STATIC_VENDOR)/altcha-pbkdf2.js
 
 $(VENV)/.engine-built: $(ENGINE_SRC) $(VENV)/.installed $(if $(wildcard dropsvc/_engine*.so),,FORCE)
 	@# unlink first: overwriting a loaded .so in place crashes the processes using it
@@ -106,7 +114,7 @@ bench-locust: bench-deps ## locust: 200 shoppers for 30 s against dropsvc serve,
 bench-herd: build ## 5,000 shoppers + 200 bots on 100 units, open then queue: bots' share, finish, verify-fairness (~3 min)
 	$(BIN)/python -m bench.herd
 
-wheel: deps static-assets ## a wheel in dist/, carrying the page (static/ with Alpine.js) as dropsvc/static/
+wheel: deps static-assets ## a wheel in dist/, carrying the page (static/ with Alpine.js and ALTCHA) as dropsvc/static/
 	$(BIN)/pip wheel --no-deps -w dist .
 
 clean:

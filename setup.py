@@ -12,7 +12,9 @@ from setuptools.command.build_py import build_py
 from setuptools.errors import FileError
 
 STATIC = Path(__file__).resolve().parent / "static"  # the page, at the top level (docker-compose mounts it)
-VENDORED = ("vendor/alpine.min.js",)  # from npm, never committed: `make static-assets`
+# from npm, never committed: `make static-assets`
+VENDORED = ("vendor/alpine.min.js", "vendor/altcha.min.js", "vendor/altcha.css", "vendor/altcha-sha.js",
+            "vendor/altcha-pbkdf2.js")
 NGINX_TEMPLATE = Path(__file__).resolve().parent / "deploy" / "nginx.conf.template"  # dropsvc.run.deploy renders it
 
 
@@ -46,7 +48,7 @@ class BuildPyWithPage(build_py):
         missing = [name for name in VENDORED if not (STATIC / name).is_file()]
         if missing:
             raise FileError(f"the wheel must carry the shopper page, but static/{missing[0]} is missing: "
-                            "run `make static-assets` (Alpine.js from npm into static/vendor/) first")
+                            "run `make static-assets` (Alpine.js and ALTCHA from npm into static/vendor/) first")
         target = Path(self.build_lib) / "dropsvc" / "static"
         shutil.rmtree(target, ignore_errors=True)  # a stale build/ keeps no asset the checkout dropped
         shutil.copytree(STATIC, target, ignore=shutil.ignore_patterns(".*"))

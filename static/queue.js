@@ -3,7 +3,8 @@
 // polls the public queue document (cacheable, the same for everyone) at its poll_after_ms, and views the
 // shopper's own ticket (which checks it in) only when that can tell something new: once in the check-in
 // window before the start, once after the close, when the document says the turn may have come, after
-// a purchase's answer, and every TICKET_REFRESH_MS to refresh `ahead` and the estimate.
+// a purchase's answer, and every TICKET_REFRESH_MS to refresh `ahead` and the estimate. A line that asks for
+// proof of work solves a challenge first (proof.js, loaded before this file).
 'use strict';
 
 const CHECK_IN_LEAD_MS = 9 * 60 * 1000;  // the service checks in from 10 minutes before the start: a margin
@@ -72,6 +73,7 @@ document.addEventListener('alpine:init', () => {
     poll: null,
     onAnswer: null,
     onVisible: null,
+    ...proofParts(),  // proof.js: a line that asks for proof of work
     get queued() { return this.drop.admission === 'queue'; },
     init() {
       const ticketId = this.queued ? savedTickets.get(this.drop.id) : null;
@@ -140,8 +142,10 @@ document.addEventListener('alpine:init', () => {
     // -- joining and leaving -------------------------------------------------------------------------
     async join() {
       await this.act(async () => {
-        const reply = await send('POST', `/api/drops/${this.drop.id}/tickets`, { body: {} });
-        if (reply.status !== 200 && reply.status !== 201) return joinError(reply);
+        const body = this.powLine() ? await this.solve() : {};
+        if (body.error) return body.error;
+        const reply = await send('POST', `/api/drops/${this.drop.id}/tickets`, { body });
+        if (reply.status !== 200 && reply.status !== 201) return this.powLine() ? this.refused(reply) : joinError(reply);
         savedTickets.put(this.drop.id, reply.data.ticket_id);
         this.show(reply.data);
         this.follow(reply.data.ticket_id);

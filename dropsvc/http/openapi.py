@@ -231,9 +231,9 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("/orders/{public_ref}", "HEAD"): page_operation(
         "The order page's headers", {"200": {"description": "headers only"},
                                      "404": {"description": "unknown order"}}),
-    ("/static/{name}", "GET"): page_operation("A static asset of the page (app.js, queue.js, app.css)", ASSET),
+    ("/static/{name}", "GET"): page_operation("A static asset of the page (app.js, queue.js, ...)", ASSET),
     ("/static/{name}", "HEAD"): page_operation("A static asset's headers", ASSET),
-    ("/static/vendor/{name}", "GET"): page_operation("A vendored asset (alpine.min.js)", ASSET),
+    ("/static/vendor/{name}", "GET"): page_operation("A vendored asset (Alpine.js, ALTCHA)", ASSET),
     ("/static/vendor/{name}", "HEAD"): page_operation("A vendored asset's headers", ASSET),
     ("/favicon.ico", "GET"): page_operation("The site icon (static/favicon.ico)", ICON_ASSET),
     ("/favicon.ico", "HEAD"): page_operation("The site icon's headers", ICON_ASSET),

@@ -15,6 +15,7 @@ POLL_WAIT_MS = 6_000  # the page polls every 1.5 s: a change shows within a poll
 ICON_WAIT_S = 5.0
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 375, "height": 740}
+START_IN_MS = 3_000  # a queue drop starts this soon after it is made: time to join before the start
 
 
 def now_ms() -> int:
@@ -36,6 +37,19 @@ def open_shop(shop: Shop, browser: Any, drop: dict[str, Any]) -> tuple[Any, Any]
     page = browser.page
     page.goto(shop.server.base_url + "/")
     return page, card_of(page, drop)
+
+
+def queue_drop(shop: Shop, **fields: Any) -> dict[str, Any]:
+    """A queue drop, made through the admin API, starting in START_IN_MS unless told."""
+    fields.setdefault("starts_at", now_ms() + START_IN_MS)
+    return shop.api.create_drop(admission="queue", price=1_900_000, **fields)
+
+
+def tickets_of(shop: Shop, drop: dict[str, Any]) -> list[dict[str, Any]]:
+    """The drop's tickets, straight from the database."""
+    with Engine(shop.server.db_path) as engine:
+        return engine.read("SELECT state, kind, position, first_position, checked_in_at FROM tickets"
+                           " WHERE drop_id = ? ORDER BY ticket_id", (drop["id"],))
 
 
 def orders_of(shop: Shop, drop: dict[str, Any]) -> list[dict[str, Any]]:

@@ -8,14 +8,22 @@ from http.cookies import SimpleCookie
 from typing import Any
 
 from live_server import Reply
-from page_helpers import PHONE, no_horizontal_scroll, now_ms, open_shop, saved_ref, tab_to
+from page_helpers import (
+    PHONE,
+    START_IN_MS,
+    no_horizontal_scroll,
+    now_ms,
+    open_shop,
+    queue_drop,
+    saved_ref,
+    tab_to,
+    tickets_of,
+)
 from payments_env import Shop, wait_until
 from playwright.sync_api import expect
 
-from dropsvc import Engine
 from dropsvc.buyers import COOKIE_NAME
 
-START_IN_MS = 3_000  # a drop starts this soon after it is made: time to join before the start
 TURN_WAIT_MS = START_IN_MS + 6_000  # the start, the worker's pass (at least once a second), the page's next poll
 TITLE = "Limited drop"
 TURN_TITLE = "It's your turn! — Limited drop"
@@ -50,18 +58,6 @@ class Shopper:
     def buy(self) -> Reply:
         return self.api.post(f"{self.path}/purchases", {"quantity": 1},
                              {**self.cookie, "Admission-Ticket": self.ticket["token"]})
-
-
-def queue_drop(shop: Shop, **fields: Any) -> dict[str, Any]:
-    fields.setdefault("starts_at", now_ms() + START_IN_MS)
-    return shop.api.create_drop(admission="queue", price=1_900_000, **fields)
-
-
-def tickets_of(shop: Shop, drop: dict[str, Any]) -> list[dict[str, Any]]:
-    """The drop's tickets, straight from the database."""
-    with Engine(shop.server.db_path) as engine:
-        return engine.read("SELECT state, kind, position, first_position, checked_in_at FROM tickets"
-                           " WHERE drop_id = ? ORDER BY ticket_id", (drop["id"],))
 
 
 def ticket_states(shop: Shop, drop: dict[str, Any]) -> list[str]:

@@ -129,8 +129,11 @@ def test_assets_are_immutable_at_their_version_and_revalidated_without(shop):
     client, _ = shop
     page = client.simulate_get("/")
     assert page.headers["cache-control"] == "no-cache" and page.headers["content-type"].startswith("text/html")
-    assert "script-src 'self' 'unsafe-eval'" in page.headers["content-security-policy"]
-    urls = re.findall(r'(?:src|href)="(/static/[^"]+)"', page.text)
+    policy = page.headers["content-security-policy"]
+    assert "script-src 'self' 'unsafe-eval'" in policy  # and so workers too: 'self' only, never blob: or data:
+    assert "blob:" not in policy and "worker-src" not in policy and "'unsafe-inline'" not in policy
+    # scripts, stylesheets, and the ALTCHA workers the page names in <meta content="...">
+    urls = re.findall(r'(?:src|href|content)="(/static/[^"]+)"', page.text)
     assert sorted(u.split("?")[0] for u in urls) == sorted(f"/static/{name}" for name in ASSET_NAMES)
     for url in urls:
         path, _, query = url.partition("?")

@@ -12,8 +12,12 @@ directory (deploy/nginx.conf.template). The pages themselves are
 ``no-cache`` and carry the server's clock, so countdowns agree with the
 server whatever the shopper's clock says.
 
-Alpine.js is not in the repository: ``make static-assets`` copies it from
-``node_modules`` (npm, pinned in package-lock.json) to ``static/vendor/``.
+Alpine.js and the ALTCHA widget (its script, stylesheet and SHA and PBKDF2
+workers: the build without inline workers or styles, so the page's
+Content-Security-Policy stays ``'self'``) are not in the repository: ``make
+static-assets`` copies them from ``node_modules`` (npm, pinned in
+package-lock.json) to ``static/vendor/``. The page names the workers in
+``<meta name="altcha-worker-...">`` tags, rewritten to their versions too.
 A wheel carries the whole of ``static/`` as ``dropsvc/static/`` (setup.py),
 so an installed service finds its page without ``DROPSVC_STATIC_DIR``.
 """
@@ -35,7 +39,9 @@ from dropsvc.ledger import Engine
 from dropsvc.logs import get_logger
 
 STATIC_DIR = Path(__file__).resolve().parents[3] / "static"
-ASSET_NAMES = ("app.js", "queue.js", "app.css", "vendor/alpine.min.js")
+VENDOR_NAMES = ("vendor/alpine.min.js", "vendor/altcha.min.js", "vendor/altcha.css", "vendor/altcha-sha.js",
+                "vendor/altcha-pbkdf2.js")
+ASSET_NAMES = ("app.js", "queue.js", "proof.js", "app.css", *VENDOR_NAMES)
 CONTENT_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".ico": "image/x-icon"}
 ICON = "favicon.ico"  # served at /favicon.ico, where browsers look for it, as well as under /static/
 HTML_TYPE = "text/html; charset=utf-8"

@@ -237,14 +237,19 @@ def pass_has_work(drop: dict[str, Any], at: int, held: Callable[[], int]) -> boo
 
 
 def queue_state_of(row: dict[str, Any], held: int, now: int) -> str:
-    """SPEC 11's queue state from the drop's row (STATE_SQL) and its held units."""
+    """SPEC 11's queue state from the drop's row (STATE_SQL) and its held units.
+
+    ``sold_out`` once the finish is recorded, in the pass that turns the waiting tickets
+    ``sold_out``: the document and the tickets say it together (before that pass, nothing left
+    and nothing held is still ``all_held``, for at most one pass).
+    """
     if row["ended_at"] is not None or (row["ends_at"] is not None and now >= row["ends_at"]):
         return "ended"
     if row["closed_at"] is None:
         return "entries_open"  # a queue drop takes joins from its creation (upcoming: a draw's, later)
     if row["total_stock"] - row["sold"] > 0:
         return "admitting"
-    return "all_held" if held else "sold_out"
+    return "sold_out" if row["finished_at"] is not None and not held else "all_held"
 
 
 class AdmissionMixin:

@@ -1,0 +1,32 @@
+"""bench/herd's farms at a tiny scale: a `queue-pow` run on a real `dropsvc serve` and PayOS sandbox,
+the drop made through the admin API, every identity (a shopper's or one of a farm bot's) solving
+its challenge with the altcha library before it joins, passes the bench's own checks. The bots'
+share is left out: with a handful of units it is chance."""
+
+from __future__ import annotations
+
+from bench.herd.farm_report import farm_table
+from bench.herd.farms import FarmTerms
+from bench.herd.report import figures
+from bench.herd.run import Settings, run_mode
+
+
+def test_a_tiny_pow_queue_run_with_farms_passes_the_bench_checks(tmp_path):
+    farm = FarmTerms(bots=2, identities=5, pow_algorithm="PBKDF2/SHA-256", pow_cost=5, solvers=2)
+    cfg = Settings(shoppers=12, bots=0, stock=3, hold_seconds=2, seed=7, lead=3.0, pay_share=0.7, timeout=60.0,
+                   server="bjoern", workers=1, pool=8, bot_pool=2, bot_pause=0.0, farm=farm)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    fig = figures(run_mode("queue-pow", cfg, tmp_path, logs))
+
+    broken = [text for good, text in fig.checks if not good and not text.startswith("bots' share")]
+    assert broken == [], "\n".join(broken)
+    assert any(text.startswith("dropsvc verify-fairness: exit 0") for _, text in fig.checks)
+    assert fig.paid_units == fig.sold == 3
+    assert sum(fig.states.values()) == 22 and fig.states["bought"] == 3
+    tally = fig.outcome.tally
+    assert tally.answers[("join", 201)] == 22 and tally.answers[("challenge", 200)] == 22
+    assert (tally.solves["shopper"], tally.solves["bot"]) == (12, 10)
+    assert tally.solve_cpu["bot"] > 0 and tally.solve_cpu["shopper"] > 0
+    table = farm_table([fig])
+    assert "`queue-pow` (PBKDF2/SHA-256, cost 5)" in table and "| 12 / 10 (2 bots x 5) |" in table

@@ -3,13 +3,13 @@ with and without proof of work (`python -m bench.herd --farms`, `make bench-herd
 
 A farm bot holds ``identities`` identities, each a buyer cookie of its own from ``GET /``, each
 joining the line with a ticket of its own; whichever identity wins buys with it. The farm arrives
-the instant the drop is made. With proof of work (``queue-pow``, ``draw-pow``) every identity asks
-for a challenge and solves it with the altcha library's solver at once, in the solving processes
-(``proof.py``: the bots' solves wait behind every shopper's), then joins (in a draw, when entries
-open) and views its ticket, checking in. From the start of sales one watcher per bot reads the
-queue document every ``BOT_POLL_S``; an identity whose turn has come views its ticket and buys at
-once, with no reaction time. The shoppers are bench/herd's queue shoppers, and with proof of work
-each solves its own challenge when it arrives, before it joins.
+the instant the drop is made (in a draw, its identities wait for the entries to open). With proof
+of work (``queue-pow``, ``draw-pow``) every identity asks for a challenge and solves it with the
+altcha library's solver at once, in the solving processes (``proof.py``: the bots' solves wait
+behind every shopper's), then joins and views its ticket, checking in. From the start of sales
+one watcher per bot reads the queue document every ``BOT_POLL_S``; an identity whose turn has
+come views its ticket and buys at once, with no reaction time. The shoppers are bench/herd's
+queue shoppers; with proof of work each solves its own challenge when it arrives, before joining.
 
 Every drop is made through the admin API (``DROPSVC_ADMIN_TOKEN``), ``admit_seconds``
 ``ADMIT_SECONDS``. ``queue``: sales start ``--lead`` seconds after the drop is made, and the
@@ -118,15 +118,14 @@ class FarmCrowd(Crowd):
     solver: Solver | None = None
 
     async def entry_body(self, person: Person) -> dict[str, Any]:
-        """Solve the drop's challenge (in a pow mode), then wait for the entries to open."""
-        body = {}
-        if self.solver is not None:
-            reply = await self.call(person, "challenge", "GET", f"{self.drop_path}/challenge")
-            if reply.status != 200:
-                raise Unanswered(f"challenge answered {reply.status}: {reply.body[:200]!r}")
-            body["altcha"] = await self.solver.payload(orjson.loads(reply.body), person.bot)
+        """Wait for the entries to open, then (in a pow mode) get the drop's challenge and solve it."""
         await sleep_until(self.opens_at)
-        return body
+        if self.solver is None:
+            return {}
+        reply = await self.call(person, "challenge", "GET", f"{self.drop_path}/challenge")
+        if reply.status != 200:
+            raise Unanswered(f"challenge answered {reply.status}: {reply.body[:200]!r}")
+        return {"altcha": await self.solver.payload(orjson.loads(reply.body), person.bot)}
 
 
 def ms(moment: float) -> int:

@@ -93,7 +93,7 @@ bench-crash: build ## power loss and I/O errors injected over every write path, 
 bench-micro: build ## pytest-benchmark micro-benchmarks, saved in bench/results/micro for --benchmark-compare
 	$(BIN)/python -m pytest bench/micro --benchmark-autosave --benchmark-storage=bench/results/micro
 
-.PHONY: bench-http bench-locust bench-herd bench-deps
+.PHONY: bench-http bench-locust bench-herd bench-herd-farms bench-deps
 BENCH_APT := wrk redis-server
 
 bench-deps: build ## wrk and redis-server (apt), the `bench` extra (locust, redis-py): only what is missing
@@ -113,6 +113,9 @@ bench-locust: bench-deps ## locust: 200 shoppers for 30 s against dropsvc serve,
 
 bench-herd: build ## 5,000 shoppers + 200 bots on 100 units, open then queue: bots' share, finish, verify-fairness (~3 min)
 	$(BIN)/python -m bench.herd
+
+bench-herd-farms: build ## 1,000 shoppers + 20 bots x 50 identities: queue, draw, with and without proof of work: bots' share, CPU s per unit won
+	$(BIN)/python -m bench.herd --farms
 
 wheel: deps static-assets ## a wheel in dist/, carrying the page (static/ with Alpine.js and ALTCHA) as dropsvc/static/
 	$(BIN)/pip wheel --no-deps -w dist .

@@ -15,6 +15,12 @@ retry at once. 70 % of reservations are paid through the sandbox, the rest expir
 Printed per mode: answers, final states, the checks (invariant, oversell, the finish, every
 person in a final state; queue: bots' share <= 10 % and `dropsvc verify-fairness`); then the
 table for the README. Exit 1 if a check fails.
+
+``--farms`` (`make bench-herd-farms`, bench/herd/farms.py): bots that hold many identities
+(``--farm-bots`` x ``--identities``) against 1,000 shoppers, in ``queue``, ``queue-pow``,
+``draw`` and ``draw-pow`` mode (``--pow-algorithm``, ``--pow-cost``): the bots' share of the
+units and the CPU seconds they spent solving per unit won. A server that refuses a mode's drop
+(``draw`` before it exists) stops the runs: exit 2, naming it.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ from pathlib import Path
 
 from bench.harness import results_folder
 from bench.harness.meters import loadavg
+from bench.herd import farms
+from bench.herd.farm_report import farm_table, print_solves
 from bench.herd.report import figures, print_run, table, write_people
 from bench.herd.run import Settings, run_mode
 from dropsvc.config import DEFAULT_SERVER
@@ -36,24 +44,31 @@ MODES = ("open", "queue")
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--shoppers", type=int, default=5000)
-    parser.add_argument("--bots", type=int, default=200)
+    parser.add_argument("--shoppers", type=int, help="5,000 (--farms: 1,000)")
+    parser.add_argument("--bots", type=int, help="bots of one identity each: 200 (--farms: none)")
     parser.add_argument("--stock", type=int, default=100)
     parser.add_argument("--hold-seconds", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1, help="the population's random seed")
-    parser.add_argument("--lead", type=float, default=15.0, help="seconds from the drop's creation to its start")
+    parser.add_argument("--lead", type=float, help="seconds from the drop's creation to its start (or a draw's "
+                        "close): 15 (--farms: 30)")
     parser.add_argument("--pay-share", type=float, default=0.7, help="share of reservations paid")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds after the start before giving up")
-    parser.add_argument("--modes", default=",".join(MODES), help="open,queue")
+    parser.add_argument("--modes", help=f"{','.join(MODES)} (--farms: {','.join(farms.MODES)})")
     parser.add_argument("--server", default=DEFAULT_SERVER["NORMAL"])
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--pool", type=int, default=256, help="the shoppers' keep-alive connections")
     parser.add_argument("--bot-pool", type=int, default=0, help="the bots' keep-alive connections (0: one a bot)")
     parser.add_argument("--bot-pause-ms", type=float, default=0.0, help="a bot's pause before a retry")
     parser.add_argument("--keep", action="store_true", help="keep the databases")
+    farms.add_flags(parser)
     args = parser.parse_args(argv)
-    if any(mode not in MODES for mode in args.modes.split(",")):
-        parser.error(f"--modes takes {','.join(MODES)}")
+    args.farm = farms.terms(args)
+    for name, value in {"shoppers": 5000, "bots": 200, "lead": 15.0, "modes": ",".join(MODES)}.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    known = farms.MODES if args.farm else MODES
+    if any(mode not in known for mode in args.modes.split(",")):
+        parser.error(f"--modes takes {','.join(known)}")
     return args
 
 
@@ -61,28 +76,38 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
     cfg = Settings(args.shoppers, args.bots, args.stock, args.hold_seconds, args.seed, args.lead, args.pay_share,
-                   args.timeout, args.server, args.workers, args.pool, max(1, args.bot_pool or args.bots),
-                   args.bot_pause_ms / 1000)
+                   args.timeout, args.server, args.workers, args.pool,
+                   max(1, args.bot_pool or (args.farm.bots if args.farm else args.bots)), args.bot_pause_ms / 1000,
+                   farm=args.farm)
     _, logs = results_folder("herd")
     folder = Path(tempfile.mkdtemp(prefix="dropsvc-herd-"))
-    print(f"herd: {cfg.shoppers:,} shoppers + {cfg.bots:,} bots, {cfg.stock} units, per_user_limit "
+    crowd = f"{cfg.farm.bots} bots x {cfg.farm.identities} identities" if cfg.farm else f"{cfg.bots:,} bots"
+    print(f"herd: {cfg.shoppers:,} shoppers + {crowd}, {cfg.stock} units, per_user_limit "
           f"{cfg.per_user_limit}, hold {cfg.hold_seconds} s, seed {cfg.seed}, start {cfg.lead:g} s after the drop "
           f"is made; `dropsvc serve --server {cfg.server} --workers {cfg.workers}`; load {loadavg()}")
-    runs = []
+    runs, refused = [], None
     try:
         for mode in args.modes.split(","):
             runs.append(figures(run_mode(mode, cfg, folder, logs)))
             print_run(runs[-1])
+            print_solves(runs[-1])
             print(f"  every person's final state: {write_people(runs[-1].outcome, logs)}")
+    except farms.Refused as error:
+        refused = error
     finally:
         if args.keep:
             print(f"\ndatabases kept in {folder}")
         else:
             shutil.rmtree(folder, ignore_errors=True)
-    print(f"\n{table(runs)}\n\nserver logs: {logs}; load at the end {loadavg()}")
+    if runs:
+        print(f"\n{(farm_table if cfg.farm else table)(runs)}")
+    print(f"\nserver logs: {logs}; load at the end {loadavg()}")
     broken = [text for fig in runs for good, text in fig.checks if not good]
     for text in broken:
         print(f"BROKEN ({text})")
+    if refused:
+        print(f"FAILED: {refused}")
+        return 2
     return 1 if broken else 0
 
 

@@ -14,6 +14,7 @@ import asyncio
 import random
 import time
 from collections import Counter, defaultdict
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,8 @@ class Tally:
     answers: Counter[tuple[str, int]] = field(default_factory=Counter)
     requests: Counter[str] = field(default_factory=Counter)  # service requests: shopper, bot
     failures: Counter[str] = field(default_factory=Counter)
+    solves: Counter[str] = field(default_factory=Counter)  # proofs of work solved: shopper, bot
+    solve_cpu: Counter[str] = field(default_factory=Counter)  # their CPU seconds, in the solving processes
 
     def record(self, kind: str, reply: Reply, bot: bool, service: bool) -> None:
         self.latency[kind].append(reply.seconds)
@@ -69,7 +72,7 @@ class Person:
 class Crowd:
     """What every person shares: the drop, the pools, the tally, and the finish (set by the run)."""
 
-    mode: str  # open, queue
+    mode: str  # open, queue (bench/herd/farms.py: queue-pow, draw, draw-pow)
     drop_id: int
     starts_at: float  # epoch seconds
     pay_share: float
@@ -83,6 +86,15 @@ class Crowd:
     @property
     def drop_path(self) -> str:
         return f"/api/drops/{self.drop_id}"
+
+    @property
+    def admission(self) -> str:
+        """The drop's admission: the mode's first word (``queue-pow`` is a queue)."""
+        return self.mode.partition("-")[0]
+
+    async def entry_body(self, person: Person) -> dict[str, Any]:
+        """The body of ``person``'s join: ``{}`` here (farms.py's crowd solves a challenge first)."""
+        return {}
 
     async def call(self, person: Person, kind: str, method: str, path: str, body: Any = None,
                    headers: dict[str, str] | None = None, pool: Pool | None = None) -> Reply:
@@ -176,7 +188,8 @@ async def view(crowd: Crowd, person: Person) -> dict[str, Any]:
 async def join(crowd: Crowd, person: Person) -> None:
     """Join the line, then view the ticket (checking in)."""
     await react(person)
-    reply = await crowd.call(person, "join", "POST", f"{crowd.drop_path}/tickets", {})
+    body = await crowd.entry_body(person)
+    reply = await crowd.call(person, "join", "POST", f"{crowd.drop_path}/tickets", body)
     if reply.status not in (200, 201):
         raise Unanswered(f"join answered {reply.status}: {reply.body[:200]!r}")
     person.ticket = orjson.loads(reply.body)
@@ -256,15 +269,25 @@ async def turn(crowd: Crowd, person: Person) -> bool:
     return await attempt(crowd, person)
 
 
-async def queue_shopper(crowd: Crowd, person: Person) -> None:
-    await enter(crowd, person)
-    await join(crowd, person)
-    etag, looked, doc = "", "", {}
+Documents = AsyncIterator[tuple[dict[str, Any], str]]  # the queue document as a person sees it, with its ETag
+
+
+async def polled(crowd: Crowd, person: Person) -> Documents:
+    """The queue document as the page polls it (every ``poll_after_ms``), until the finish."""
+    etag, doc = "", {}
     while not crowd.finished:
         reply = await crowd.call(person, "queue", "GET", f"{crowd.drop_path}/queue", headers=revalidate(etag))
         if reply.status == 200:
             doc = orjson.loads(reply.body)
             etag = reply.headers.get("etag", "")
+        yield doc, etag
+        await asyncio.sleep(doc["poll_after_ms"] / 1000)
+
+
+async def in_line(crowd: Crowd, person: Person, documents: Documents) -> None:
+    """A ticket holder reading the queue document: its turn, or the line's end, then the final view."""
+    looked = ""
+    async for doc, etag in documents:
         if doc["state"] in ("sold_out", "ended"):
             break
         if doc["state"] not in ("upcoming", "entries_open") and looked != etag:
@@ -275,8 +298,14 @@ async def queue_shopper(crowd: Crowd, person: Person) -> None:
             if person.position is not None and doc["admitted_through"] >= person.position and doc["remaining"] > 0 \
                     and await turn(crowd, person):
                 return
-        await asyncio.sleep(doc["poll_after_ms"] / 1000)
     await final_view(crowd, person)
+
+
+async def queue_shopper(crowd: Crowd, person: Person) -> None:
+    """A queue's shopper, and a draw's: join (entering the draw), then the page's polling."""
+    await enter(crowd, person)
+    await join(crowd, person)
+    await in_line(crowd, person, polled(crowd, person))
 
 
 async def final_view(crowd: Crowd, person: Person) -> None:
@@ -298,13 +327,17 @@ async def queue_bot(crowd: Crowd, person: Person) -> None:
 
 
 BEHAVIOUR = {("open", False): open_shopper, ("open", True): open_bot,
-             ("queue", False): queue_shopper, ("queue", True): queue_bot}
+             ("queue", False): queue_shopper, ("queue", True): queue_bot, ("draw", False): queue_shopper}
 
 
-async def live(crowd: Crowd, person: Person) -> None:
-    """The person's whole visit; a request left unanswered ends it (state ``no_answer``)."""
+Visit = Callable[[Crowd, Person], Awaitable[None]]
+
+
+async def live(crowd: Crowd, person: Person, visit: Visit | None = None) -> None:
+    """The person's whole visit (``visit``, or what its kind does in the crowd's mode); a request
+    left unanswered ends it (state ``no_answer``)."""
     try:
-        await BEHAVIOUR[(crowd.mode, person.bot)](crowd, person)
+        await (visit or BEHAVIOUR[(crowd.admission, person.bot)])(crowd, person)
     except Unanswered:
         person.state = "no_answer"
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 
 from bench.harness.scrape import quantile_bound
+from bench.herd.farms import SHARE_SLACK
 from bench.herd.people import Person
 from bench.herd.run import FINALS, Outcome
 from dropsvc import Engine
@@ -82,7 +83,7 @@ def database_checks(outcome: Outcome, limit: int) -> tuple[list[tuple[bool, str]
         problems = engine.check()
         drop = engine.get_drop(outcome.drop_id)
         orders = engine.read("SELECT user_id, status, quantity FROM orders WHERE drop_id = ?", (outcome.drop_id,))
-        admitted = admitted_tickets(engine, outcome) if outcome.mode == "queue" else (0, 0)
+        admitted = admitted_tickets(engine, outcome) if outcome.line else (0, 0)
     held: Counter[str] = Counter()
     paid: Counter[str] = Counter()
     for order in orders:
@@ -116,9 +117,11 @@ def figures(outcome: Outcome) -> Figures:
     checks.append((not unfinal, "every person ends in a final state"
                    + (": not " + ", ".join(f"{n} {state}" for state, n in unfinal.items()) if unfinal else "")))
     share = bot_units / total if total else 0.0
-    if outcome.mode == "queue":
-        checks.append((share <= BOT_SHARE_LIMIT, f"bots' share of the stock {100 * share:.1f} % "
-                       f"<= {100 * BOT_SHARE_LIMIT:.0f} %"))
+    if outcome.line:
+        farm = outcome.settings.farm
+        limit = BOT_SHARE_LIMIT if farm is None else farm.share_limit(outcome.settings.shoppers)
+        why = "" if farm is None else f" (their share of the identities + {100 * SHARE_SLACK:.0f} points)"
+        checks.append((share <= limit, f"bots' share of the stock {100 * share:.1f} % <= {100 * limit:.0f} %{why}"))
         code, text = outcome.fairness or (1, "not run")
         checks.append((code == 0, f"dropsvc verify-fairness: exit {code}: {text.splitlines()[-1] if text else ''}"))
     return Figures(outcome, bot_units, paid_units, sold, total, states, checks, admitted)
@@ -157,8 +160,12 @@ def table(runs: list[Figures]) -> str:
         ("server CPU ms per person", [f"{1000 * f.outcome.cpu_s / people:.2f}" for f in runs]),
         ("final states", [", ".join(f"{n:,} {s}" for s, n in f.states.most_common()) for f in runs]),
     ]
-    lines = ["| | " + " | ".join(f"`{f.outcome.mode}`" for f in runs) + " |",
-             "|---|" + "---|" * len(runs)]
+    return markdown([f"`{f.outcome.mode}`" for f in runs], rows)
+
+
+def markdown(headers: list[str], rows: list[tuple[str, list[str]]]) -> str:
+    """A Markdown table: a column per run, a row per figure."""
+    lines = ["| | " + " | ".join(headers) + " |", "|---|" + "---|" * len(headers)]
     lines += [f"| {name} | " + " | ".join(cells) + " |" for name, cells in rows]
     return "\n".join(lines)
 

@@ -1,17 +1,19 @@
 """One run of bench/herd: a fresh database, the PayOS sandbox and `dropsvc serve`, the drop, the crowd.
 
-The drop is made through the engine while the service runs (the admin API refuses the admission
-fields until the page knows queue drops), so the bots can join the instant it exists. A monitor
-reads the database every 0.1 s and calls the finish: sold out with nothing held (and, for a
-queue, the line's state ``sold_out``), or the timeout. The server's CPU time is read from
-/proc/<pid>/stat of its process group right before the drop is made and right after the finish.
+The herd's drop is made through the engine while the service runs, so the bots can join the
+instant it exists (a farm run's through the admin API: farms.py). A monitor reads the database
+every 0.1 s and calls the finish: sold out with nothing held (and, for a line, its state
+``sold_out``), or the timeout. The server's CPU time is read from /proc/<pid>/stat of its process
+group right before the drop is made and right after the finish.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from bench.harness.databases import PRICE, Database
 from bench.harness.meters import OthersMeter, group_cpu_seconds
 from bench.harness.scrape import Buckets, latency_buckets
 from bench.harness.servers import dropsvc_server, free_port, payos_env, payos_sandbox_server, running
+from bench.herd import farms
 from bench.herd.people import Crowd, Person, Tally, live, population
 from dropsvc import Engine
 
@@ -44,6 +47,7 @@ class Settings:
     bot_pool: int
     bot_pause: float
     per_user_limit: int = 1
+    farm: farms.FarmTerms | None = None  # a farm run (--farms): bots holding many identities
 
 
 @dataclass
@@ -63,16 +67,21 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
     scrapes: tuple[Buckets, Buckets] = ({}, {})  # the service's latency histogram before and after
 
+    @property
+    def line(self) -> bool:
+        """A queue or a draw (``queue-pow`` is a queue)."""
+        return self.mode.partition("-")[0] != "open"
 
-def finished(engine: Engine, drop_id: int, mode: str) -> bool:
-    """Sold out with no reserved order; for a queue, the finish recorded too (its waiting tickets
+
+def finished(engine: Engine, drop_id: int) -> bool:
+    """Sold out with no reserved order; for a line, the finish recorded too (its waiting tickets
     are ``sold_out`` from then on)."""
     drop = engine.get_drop(drop_id)
     if drop["sold"] < drop["total_stock"]:
         return False
     if engine.read("SELECT 1 FROM orders WHERE drop_id = ? AND status = 'reserved' LIMIT 1", (drop_id,)):
         return False
-    return mode != "queue" or engine.queue_state(drop_id)["finished_at"] is not None
+    return drop["admission"] == "open" or engine.queue_state(drop_id)["finished_at"] is not None
 
 
 async def monitor(engine: Engine, crowd: Crowd, timeout: float) -> float | None:
@@ -82,7 +91,7 @@ async def monitor(engine: Engine, crowd: Crowd, timeout: float) -> float | None:
             await asyncio.sleep(MONITOR_S)
             if time.time() < crowd.starts_at:
                 continue
-            if finished(engine, crowd.drop_id, crowd.mode):
+            if finished(engine, crowd.drop_id):
                 return time.time() - crowd.starts_at
         return None
     finally:
@@ -90,6 +99,20 @@ async def monitor(engine: Engine, crowd: Crowd, timeout: float) -> float | None:
 
 
 Ran = tuple[Crowd, list[Person], float | None, float, list[str], tuple[Buckets, Buckets]]
+Loose = tuple[Crowd, list[Person], list[asyncio.Task[None]]]
+
+
+@contextlib.asynccontextmanager
+async def herd(mode: str, cfg: Settings, engine: Engine, pools: tuple[Pool, Pool, Pool]) -> AsyncIterator[Loose]:
+    """The herd's drop made (through the engine) and its people on their way."""
+    created = time.time()
+    starts_at = created + cfg.lead
+    drop_id = engine.create_drop(slug=f"herd-{mode}", name=f"Herd ({mode})", price=PRICE, total_stock=cfg.stock,
+                                 per_user_limit=cfg.per_user_limit, hold_seconds=cfg.hold_seconds,
+                                 starts_at=int(starts_at * 1000), admission=mode)
+    crowd = Crowd(mode, drop_id, starts_at, cfg.pay_share, *pools, cfg.bot_pause)
+    people = population(cfg.seed, cfg.shoppers, cfg.bots, created, starts_at)
+    yield crowd, people, [asyncio.create_task(live(crowd, person)) for person in people]
 
 
 async def crowd_run(mode: str, cfg: Settings, engine: Engine, port: int, sandbox_port: int, pgid: int) -> Ran:
@@ -101,23 +124,19 @@ async def crowd_run(mode: str, cfg: Settings, engine: Engine, port: int, sandbox
     base_url = f"http://127.0.0.1:{port}"
     scraped = latency_buckets(base_url)
     cpu_before = group_cpu_seconds(pgid)
-    created = time.time()
-    starts_at = created + cfg.lead
-    drop_id = engine.create_drop(slug=f"herd-{mode}", name=f"Herd ({mode})", price=PRICE, total_stock=cfg.stock,
-                                 per_user_limit=cfg.per_user_limit, hold_seconds=cfg.hold_seconds,
-                                 starts_at=int(starts_at * 1000), admission=mode)
-    crowd = Crowd(mode, drop_id, starts_at, cfg.pay_share, service, bot_service, sandbox, cfg.bot_pause)
-    people = population(cfg.seed, cfg.shoppers, cfg.bots, created, starts_at)
-    visits = [asyncio.create_task(live(crowd, person)) for person in people]
-    finish = await monitor(engine, crowd, cfg.timeout)
-    done, pending = await asyncio.wait(visits, timeout=STRAGGLERS_S)
-    for task in pending:
-        task.cancel()
+    pools = (service, bot_service, sandbox)
+    loose = farms.loose(mode, cfg, pools) if cfg.farm else herd(mode, cfg, engine, pools)
+    async with loose as (crowd, people, visits):
+        finish = await monitor(engine, crowd, cfg.timeout)
+        done, pending = await asyncio.wait(visits, timeout=STRAGGLERS_S)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
     for person in people:
         if person.state == "arriving" or (pending and person.state not in FINALS):
             person.state = "unfinished"
     if pending:
-        notes.append(f"{len(pending)} people still busy {STRAGGLERS_S:g} s after the finish: cancelled")
+        notes.append(f"{len(pending)} visits still busy {STRAGGLERS_S:g} s after the finish: cancelled")
     cpu = group_cpu_seconds(pgid) - cpu_before
     scrapes = (scraped, latency_buckets(base_url))
     waited = service.waited + bot_service.waited
@@ -145,11 +164,12 @@ def run_mode(mode: str, cfg: Settings, folder: Path, logs: Path) -> Outcome:
     port = free_port()
     sandbox = payos_sandbox_server(f"http://127.0.0.1:{port}/webhooks/payos", logs)
     with running(sandbox), Engine(path, readers=1) as engine:
+        env = {**payos_env(sandbox), "DROPSVC_ADMIN_TOKEN": farms.ADMIN_TOKEN}
         server = dropsvc_server(cfg.server, cfg.workers, "NORMAL", Database("dropsvc", f"herd {mode}", path), logs,
-                                port=port, env=payos_env(sandbox))
+                                port=port, env=env)
         with running(server), OthersMeter([server.pgid, sandbox.pgid]) as others:
             crowd, people, finish, cpu, notes, scrapes = asyncio.run(
                 crowd_run(mode, cfg, engine, port, sandbox.port, server.pgid))
-            fairness = verify_fairness(port, crowd.drop_id) if mode == "queue" else None
+            fairness = verify_fairness(port, crowd.drop_id) if crowd.admission != "open" else None
     return Outcome(mode, cfg, path, crowd.drop_id, people, crowd.tally, finish, cpu, others.percent, fairness, notes,
                    scrapes)

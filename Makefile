@@ -8,7 +8,8 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := build-essential pkg-config libsqlite3-dev libev-dev python3-dev python3-venv
 # only `make test` needs these: nginx for tests/integration/test_deploy.py, Chromium for tests/browser/
 TEST_APT_PACKAGES := nginx chromium
-ENGINE_SRC   := $(wildcard _engine/*.pyx _engine/*.pxi _engine/*.pxd _engine/includes/*.pxd) setup.py
+ENGINE_SRC   := $(wildcard _engine/*.pyx _engine/*.pxi _engine/*.pxd _engine/includes/*.pxd _engine/*.h) \
+                $(filter-out _engine/engine.c,$(wildcard _engine/*.c)) setup.py
 
 # the Debian packages of $(1) that are not installed yet, installed (as root, or through sudo)
 define apt_install
@@ -76,11 +77,15 @@ $(VENV)/.engine-built: $(ENGINE_SRC) $(VENV)/.installed $(if $(wildcard dropsvc/
 bench-engine: build ## engine purchases/s against a C loop and stdlib sqlite3, NORMAL and FULL (~3 min)
 	$(BIN)/python -m bench.engine_rates
 
+.PHONY: bench-crash
+bench-crash: build ## power loss and I/O errors injected over every write path, the mutants (bench/crash.py, ~2 min)
+	$(BIN)/python -m bench.crash
+
 .PHONY: bench-micro
 bench-micro: build ## pytest-benchmark micro-benchmarks, saved in bench/results/micro for --benchmark-compare
 	$(BIN)/python -m pytest bench/micro --benchmark-autosave --benchmark-storage=bench/results/micro
 
-.PHONY: bench-http bench-locust bench-deps
+.PHONY: bench-http bench-locust bench-herd bench-deps
 BENCH_APT := wrk redis-server
 
 bench-deps: build ## wrk and redis-server (apt), the `bench` extra (locust, redis-py): only what is missing
@@ -97,6 +102,9 @@ bench-http: bench-deps ## wrk: purchases/s against the server's ceilings, a naiv
 
 bench-locust: bench-deps ## locust: 200 shoppers for 30 s against dropsvc serve, then the invariant checks
 	$(BIN)/python -m bench.journey_check
+
+bench-herd: build ## 5,000 shoppers + 200 bots on 100 units, open then queue: bots' share, finish, verify-fairness (~3 min)
+	$(BIN)/python -m bench.herd
 
 wheel: deps static-assets ## a wheel in dist/, carrying the page (static/ with Alpine.js) as dropsvc/static/
 	$(BIN)/pip wheel --no-deps -w dist .

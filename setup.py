@@ -57,7 +57,7 @@ include_dirs, library_dirs, libraries = sqlite_flags()
 
 engine = Extension(
     "dropsvc._engine",
-    sources=["_engine/engine.pyx", "_engine/wal_vfs.c"],
+    sources=["_engine/engine.pyx", "_engine/wal_vfs.c", "_engine/fault_vfs.c"],
     include_dirs=["_engine", *include_dirs],
     library_dirs=library_dirs,
     libraries=[*libraries, "pthread"],

@@ -49,12 +49,24 @@ cdef sqlite3_stmt *prepare(sqlite3 *db, str sql, bint persistent) except NULL:
     return stmt
 
 
+cdef bytes writer_vfs(bytes base_vfs):
+    """The VFS the writer opens: the WAL layer over base_vfs (None: over SQLite's default)."""
+    if base_vfs is None:
+        return DROPSVC_WAL_VFS
+    cdef int rc = dropsvc_wal_vfs_register_over(base_vfs)
+    if rc != SQLITE_OK:
+        raise make_error(rc, "no SQLite VFS named %r to stand on" % base_vfs.decode("utf-8", "replace"))
+    return DROPSVC_WAL_VFS + b"/" + base_vfs
+
+
 cdef sqlite3 *open_connection(bytes path, bint readonly_queries, str synchronous,
-                              long long mmap_size, long long cache_kib, int page_size=0) except NULL:
+                              long long mmap_size, long long cache_kib, int page_size=0,
+                              bytes base_vfs=None) except NULL:
     """Open one connection on path with the engine's PRAGMAs.
 
     page_size (writer only) applies to a file that has no pages yet; an
-    existing file keeps the page size it was made with.
+    existing file keeps the page size it was made with. base_vfs (tests: the
+    fault-injecting VFS) is what every file access stands on; None: SQLite's default.
     """
     cdef sqlite3 *db = NULL
     cdef int rc
@@ -62,7 +74,10 @@ cdef sqlite3 *open_connection(bytes path, bint readonly_queries, str synchronous
     cdef const char *cpath = path
     # the writer writes the WAL through the engine's VFS layer (wal_vfs.c: a commit's frames in
     # one write); readers never write it
-    cdef const char *vfs = NULL if readonly_queries else DROPSVC_WAL_VFS
+    cdef bytes vfs_name = base_vfs if readonly_queries else writer_vfs(base_vfs)
+    cdef const char *vfs = NULL
+    if vfs_name is not None:
+        vfs = vfs_name
     with nogil:
         rc = sqlite3_open_v2(cpath, &db, flags, vfs)
     if rc != SQLITE_OK:

@@ -8,7 +8,7 @@ C with the GIL released. See SPEC sections 4 and 5.
 
 from libc.errno cimport errno, EACCES, EPERM, EROFS
 from libc.stdlib cimport calloc, free
-from libc.string cimport memcmp, memcpy, strncpy
+from libc.string cimport memcmp, memcpy, memset, strncpy
 from posix.fcntl cimport open, O_RDWR, O_CREAT, O_CLOEXEC
 from posix.mman cimport mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_FAILED
 from posix.stat cimport fstat, struct_stat as stat_t
@@ -19,7 +19,9 @@ from cpython.pythread cimport PyThread_get_thread_ident
 from includes.sqlite3 cimport *
 from includes.pthread cimport *
 from includes.posix_extra cimport flock, LOCK_EX, LOCK_UN
-from includes.wal_vfs cimport DROPSVC_WAL_VFS, dropsvc_wal_vfs_register, dropsvc_wal_vfs_counts
+from includes.wal_vfs cimport (DROPSVC_WAL_VFS, dropsvc_wal_vfs_register, dropsvc_wal_vfs_register_over,
+                               dropsvc_wal_vfs_counts)
+from includes.fault_vfs cimport *
 
 import hashlib
 import os
@@ -37,6 +39,7 @@ include "readers.pxi"
 include "public_ref.pxi"
 include "transaction.pxi"
 include "read_cache.pxi"
+include "fault_vfs.pxi"
 
 SQLITE_VERSION = sqlite3_libversion().decode()
 _vfs_rc = dropsvc_wal_vfs_register()
@@ -97,6 +100,7 @@ cdef class Core:
     cdef long long _fast_sold_out  # sold_out answers given without the write lock
     cdef uint64_t _ref_k0
     cdef uint64_t _ref_k1
+    cdef bytes _base_vfs           # what every file access stands on; None: SQLite's default
     cdef readonly str path
     cdef readonly str synchronous
     cdef readonly long long order_code_offset
@@ -111,7 +115,9 @@ cdef class Core:
     def __init__(self, path, *, int readers=4, str synchronous="NORMAL", bint migrate=True,
                  int max_batch=64, int autocheckpoint=1000, long long wal_limit_bytes=64 * 1024 * 1024,
                  long long mmap_size=256 * 1024 * 1024,
-                 long long cache_kib=64 * 1024, int page_size=DEFAULT_PAGE_SIZE):
+                 long long cache_kib=64 * 1024, int page_size=DEFAULT_PAGE_SIZE, base_vfs=None):
+        """``base_vfs``: the name of an SQLite VFS to stand on instead of the default one (tests:
+        ``FAULT_VFS``), under the writer's WAL layer, the readers, checkpoints and backups."""
         synchronous = synchronous.upper()
         if synchronous not in SYNCHRONOUS_MODES:
             raise ValueError("synchronous must be NORMAL or FULL, not %r" % synchronous)
@@ -124,6 +130,7 @@ cdef class Core:
         self._queue.max_batch = max_batch
         self.path = os.fsdecode(path)
         self.synchronous = synchronous
+        self._base_vfs = None if base_vfs is None else os.fsencode(base_vfs)
         self._tx_statements = {}
         self._sold_out_hints = set()
         cdef bytes bpath = os.fsencode(path)
@@ -131,7 +138,7 @@ cdef class Core:
         # the writer reads through its page cache, without mmap: with mmap on, SQLite looks every
         # page a read cursor touches up in the WAL's hash index first, cached or not (~3 us of a
         # ~33 us purchase here); the readers, which start a fresh snapshot each time, keep mmap
-        self._writer.db = open_connection(bpath, False, synchronous, 0, cache_kib, page_size)
+        self._writer.db = open_connection(bpath, False, synchronous, 0, cache_kib, page_size, self._base_vfs)
         self._closed = False
         try:
             # 0 leaves checkpoints to a background worker (dropsvc's), off the commit path
@@ -228,17 +235,26 @@ cdef class Core:
         self._pool_initialised = True
         if self._pool.readers == NULL or self._pool.idle == NULL:
             raise MemoryError()
-        self._pool.size = count
         self._read_caches = [{} for _ in range(count)]
         for index in range(count):
             reader = &self._pool.readers[index]
-            reader.db = open_connection(path, True, synchronous, mmap_size, cache_kib)
+            reader.db = open_connection(path, True, synchronous, mmap_size, cache_kib, 0, self._base_vfs)
+            # in the pool (idle) as soon as it is open: a failure after it (a statement that does not
+            # prepare, the next reader that does not open) closes the readers opened so far, and only
+            # those (close() takes back pool.size readers, waiting for each)
+            self._pool.idle[index] = reader
+            self._pool.idle_count += 1
+            self._pool.size += 1
             reader.get_drop = prepare(reader.db, READER_STATEMENTS[0], True)
             reader.list_drops = prepare(reader.db, READER_STATEMENTS[1], True)
             reader.get_order = prepare(reader.db, READER_STATEMENTS[2], True)
             reader.stock_check = prepare(reader.db, READER_STATEMENTS[3], True)
-            self._pool.idle[index] = reader
-            self._pool.idle_count += 1
+
+    cdef const char *_vfs(self):
+        """The base VFS for files the engine opens besides its own (backup, restore); NULL: default."""
+        if self._base_vfs is None:
+            return NULL
+        return self._base_vfs
 
     # -- closing ---------------------------------------------------------
 
@@ -627,7 +643,7 @@ cdef class Core:
         cdef sqlite3 *dest = NULL
         cdef Reader *reader
         cdef sqlite3_backup *job
-        cdef int rc = sqlite3_open_v2(target, &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)
+        cdef int rc = sqlite3_open_v2(target, &dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, self._vfs())
         try:
             check_rc(rc, dest)
             reader = self._acquire_reader()
@@ -657,7 +673,7 @@ cdef class Core:
         if not os.path.isfile(source_path):
             raise make_error(SQLITE_CANTOPEN, "no backup file at %s" % os.fsdecode(source_path))
         self._enter_write()
-        rc = sqlite3_open_v2(source_path, &source, SQLITE_OPEN_READONLY, NULL)
+        rc = sqlite3_open_v2(source_path, &source, SQLITE_OPEN_READONLY, self._vfs())
         try:
             check_rc(rc, source)
             self._lock_writer()

@@ -3,14 +3,44 @@
 # that opens the file. A process killed while holding it leaves it
 # recoverable: the next locker gets EOWNERDEAD, marks it consistent and goes
 # on (SQLite itself ignores the dead writer's uncommitted WAL frames).
+#
+# A power loss is another matter: the page may reach the disk saying "held" by a thread of a
+# boot that is gone, which no kernel will ever mark dead, so the next locker would wait
+# forever. The page carries the boot id of the machine that initialised it
+# (/proc/sys/kernel/random/boot_id); a page from another boot is initialised again: no
+# process of this boot can be using it.
 
 cdef enum:
-    LOCKFILE_MAGIC = 0x6C64726F706C6B31  # "ldroplk1"
+    LOCKFILE_MAGIC = 0x6C64726F706C6B32  # "ldroplk2"
+    BOOT_ID_BYTES = 40
 
 cdef struct SharedLock:
     unsigned long long magic
     unsigned long long size
+    char boot_id[BOOT_ID_BYTES]     # NUL-padded
     pthread_mutex_t mutex
+
+_boot_id_for_tests = None
+
+
+def set_boot_id_for_tests(value):
+    """Pretend the machine booted again (bench/crash.py after a modelled power loss): lock
+    files from another boot id are initialised again. None: the real boot id."""
+    global _boot_id_for_tests
+    _boot_id_for_tests = None if value is None else str(value)[:BOOT_ID_BYTES - 1]
+
+
+cdef bytes current_boot_id():
+    if _boot_id_for_tests is not None:
+        return (<str>_boot_id_for_tests).encode()
+    try:
+        fd = os.open("/proc/sys/kernel/random/boot_id", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return os.read(fd, 64).strip()[:BOOT_ID_BYTES - 1]
+        finally:
+            os.close(fd)
+    except OSError:
+        return b"unknown"  # no /proc: a stale page after a power loss is then not recognised
 
 
 cdef SharedLock *map_lock_file(bytes path) except NULL:
@@ -21,6 +51,7 @@ cdef SharedLock *map_lock_file(bytes path) except NULL:
     cdef SharedLock *shared
     cdef pthread_mutexattr_t attr
     cdef stat_t info
+    cdef bytes boot_id = current_boot_id()
     with nogil:
         fd = open(cpath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
     if fd < 0:
@@ -42,8 +73,11 @@ cdef SharedLock *map_lock_file(bytes path) except NULL:
             raise make_error(SQLITE_IOERR, "cannot map lock file %s: %s"
                              % (path.decode("utf-8", "replace"), os.strerror(errno)))
         shared = <SharedLock *>mapped
-        if shared.magic != LOCKFILE_MAGIC or shared.size != sizeof(SharedLock):
-            # first user of the file (or a file from another build): initialise it
+        if (shared.magic != LOCKFILE_MAGIC or shared.size != sizeof(SharedLock)
+                or shared.boot_id[:BOOT_ID_BYTES].rstrip(b"\0") != boot_id):
+            # first user of the file, a file from another build or from before a reboot
+            memset(shared.boot_id, 0, BOOT_ID_BYTES)
+            memcpy(shared.boot_id, <const char *>boot_id, len(boot_id))
             pthread_mutexattr_init(&attr)
             pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED)
             pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST)

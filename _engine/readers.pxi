@@ -16,8 +16,11 @@ cdef struct ReaderPool:
     Reader *readers       # size of them
     Reader **idle         # stack of idle readers
 
+# a drop as shown: its fields, fair admission's (SPEC 11) and the line's public commitment
 DROP_COLUMNS = ("id, slug, name, description, image_url, price, currency, total_stock, sold,"
-                " per_user_limit, hold_seconds, starts_at, ends_at, created_at")
+                " per_user_limit, hold_seconds, starts_at, ends_at, created_at,"
+                " admission, admit_seconds, admission_margin, entries_close_at, commitment, challenge, pow_algorithm,"
+                " pow_cost")
 ORDER_COLUMNS = ("id, drop_id, user_id, quantity, amount, status, payment_link_id, checkout_url,"
                  " created_at, expires_at, paid_at")
 

@@ -13,6 +13,8 @@ EVENT_ACTIONS = ("paid", "duplicate", "amount_mismatch", "refund_required", "unk
 ADMISSIONS = ("open", "queue", "draw")
 TICKET_KINDS = ("prequeue", "fifo", "entry")
 TICKET_STATES = ("waiting", "admitted", "used", "lapsed", "absent", "left", "sold_out", "ended", "voided")
+# what a join must bring: nothing, or a solved proof-of-work challenge (dropsvc/challenges.py)
+CHALLENGES = ("none", "pow")
 
 
 cdef str _sql_in_list(tuple values, int column):
@@ -160,6 +162,20 @@ MIGRATIONS = (
     ALTER TABLE tickets ADD COLUMN first_position INTEGER CHECK (first_position >= 1);
     CREATE INDEX tickets_state ON tickets (drop_id, state, position);
     """,
+    # 4: proof of work to join (SPEC 11, challenge: pow). The drop's challenge and its ALTCHA terms;
+    # the nonce of every challenge a join has spent, until the challenge expires (a solution
+    # works once), found by nonce, pruned by expiry.
+    """
+    ALTER TABLE drops ADD COLUMN challenge TEXT NOT NULL DEFAULT 'none' CHECK (challenge IN %(challenges)s);
+    ALTER TABLE drops ADD COLUMN pow_algorithm TEXT;
+    ALTER TABLE drops ADD COLUMN pow_cost INTEGER CHECK (pow_cost >= 1);
+    CREATE TABLE spent_challenges (
+        nonce       TEXT PRIMARY KEY CHECK (length(nonce) = 32),
+        drop_id     INTEGER NOT NULL REFERENCES drops(id),
+        expires_at  INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX spent_challenges_expiry ON spent_challenges (expires_at);
+    """ % {"challenges": _sql_in_list(CHALLENGES, 0).strip()},
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -175,6 +191,8 @@ def _new_settings():
         "buyer_cookie_key": secrets.token_hex(32),
         # key of the HMAC that signs a ticket's Admission-Ticket token (SPEC 11)
         "ticket_token_key": secrets.token_hex(32),
+        # key of the HMACs that sign proof-of-work challenges (SPEC 11, dropsvc/challenges.py)
+        "challenge_key": secrets.token_hex(32),
         # orderCode = offset + orders.id; a random multiple of 10^9 below
         # 9*10^15 so a new or restored database never reuses a PayOS orderCode
         "order_code_offset": str(secrets.randbelow(9_000_000) * 1_000_000_000),

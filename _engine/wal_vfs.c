@@ -28,6 +28,8 @@ typedef struct WalFile {
     int used;
     sqlite3_int64 start;
     int commit_page_next;   /* the last header gathered was a commit frame's */
+    int after_commit_page;  /* the last write completed (part of) a commit frame's page */
+    sqlite3_int64 last_end; /* where the last write ended */
 } WalFile;
 
 static sqlite3_vfs wal_vfs;
@@ -35,7 +37,8 @@ static sqlite3_io_methods wal_methods;
 static volatile long long commits_written;  /* commits that went out as one write */
 static volatile long long writes_issued;    /* writes this layer made to WAL files */
 
-static sqlite3_vfs *real_vfs(void) { return (sqlite3_vfs *)wal_vfs.pAppData; }
+/* the VFS this layer stands on: the default one, or a test's (dropsvc_wal_vfs_register_over) */
+static sqlite3_vfs *real_vfs(sqlite3_vfs *layer) { return (sqlite3_vfs *)layer->pAppData; }
 
 static int flush(WalFile *w) {
     int rc;
@@ -60,8 +63,15 @@ static int wal_write(sqlite3_file *f, const void *data, int amount, sqlite3_int6
     WalFile *w = (WalFile *)f;
     int header = is_frame_header(amount, offset);
     int commit_page = w->commit_page_next && !header;  /* the page that completes a commit */
+    /* SQLite splits a frame at a sync point (its sector padding on devices without powersafe
+       overwrite): the rest of a commit frame's page comes in its own write after the sync, and
+       must go out at once like the part before it, never wait in memory for the next
+       transaction (where a failed write would lose it, and readers would meet a short frame) */
+    int rest_of_commit = w->after_commit_page && !header && offset == w->last_end;
     int rc;
     w->commit_page_next = header && is_commit_header(data);
+    w->after_commit_page = commit_page || rest_of_commit;
+    w->last_end = offset + amount;
     if (w->used > 0 && (offset != w->start + w->used || amount > GATHER_BYTES - w->used)) {
         rc = flush(w);
         if (rc != SQLITE_OK) return rc;
@@ -73,10 +83,10 @@ static int wal_write(sqlite3_file *f, const void *data, int amount, sqlite3_int6
     if (w->used == 0) w->start = offset;
     memcpy(w->gathered + w->used, data, (size_t)amount);
     w->used += amount;
-    if (!commit_page) return SQLITE_OK;
+    if (!commit_page && !rest_of_commit) return SQLITE_OK;
     /* out before SQLite publishes the commit in the wal-index */
     rc = flush(w);
-    if (rc == SQLITE_OK) __atomic_add_fetch(&commits_written, 1, __ATOMIC_RELAXED);
+    if (rc == SQLITE_OK && commit_page) __atomic_add_fetch(&commits_written, 1, __ATOMIC_RELAXED);
     return rc;
 }
 
@@ -175,10 +185,9 @@ static int wal_unfetch(sqlite3_file *f, sqlite3_int64 offset, void *page) {
 }
 
 static int vfs_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out_flags) {
-    sqlite3_vfs *real = real_vfs();
+    sqlite3_vfs *real = real_vfs(vfs);
     WalFile *w;
     int rc;
-    (void)vfs;
     if (!(flags & SQLITE_OPEN_WAL)) return real->xOpen(real, name, f, flags, out_flags);
     w = (WalFile *)f;
     memset(w, 0, sizeof *w);
@@ -197,63 +206,51 @@ static int vfs_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int fla
 }
 
 static int vfs_delete(sqlite3_vfs *v, const char *name, int sync_dir) {
-    (void)v;
-    return real_vfs()->xDelete(real_vfs(), name, sync_dir);
+    return real_vfs(v)->xDelete(real_vfs(v), name, sync_dir);
 }
 
 static int vfs_access(sqlite3_vfs *v, const char *name, int flags, int *out) {
-    (void)v;
-    return real_vfs()->xAccess(real_vfs(), name, flags, out);
+    return real_vfs(v)->xAccess(real_vfs(v), name, flags, out);
 }
 
 static int vfs_full_pathname(sqlite3_vfs *v, const char *name, int n, char *out) {
-    (void)v;
-    return real_vfs()->xFullPathname(real_vfs(), name, n, out);
+    return real_vfs(v)->xFullPathname(real_vfs(v), name, n, out);
 }
 
 static void *vfs_dl_open(sqlite3_vfs *v, const char *name) {
-    (void)v;
-    return real_vfs()->xDlOpen(real_vfs(), name);
+    return real_vfs(v)->xDlOpen(real_vfs(v), name);
 }
 
 static void vfs_dl_error(sqlite3_vfs *v, int n, char *out) {
-    (void)v;
-    real_vfs()->xDlError(real_vfs(), n, out);
+    real_vfs(v)->xDlError(real_vfs(v), n, out);
 }
 
 static void (*vfs_dl_sym(sqlite3_vfs *v, void *handle, const char *symbol))(void) {
-    (void)v;
-    return real_vfs()->xDlSym(real_vfs(), handle, symbol);
+    return real_vfs(v)->xDlSym(real_vfs(v), handle, symbol);
 }
 
 static void vfs_dl_close(sqlite3_vfs *v, void *handle) {
-    (void)v;
-    real_vfs()->xDlClose(real_vfs(), handle);
+    real_vfs(v)->xDlClose(real_vfs(v), handle);
 }
 
 static int vfs_randomness(sqlite3_vfs *v, int n, char *out) {
-    (void)v;
-    return real_vfs()->xRandomness(real_vfs(), n, out);
+    return real_vfs(v)->xRandomness(real_vfs(v), n, out);
 }
 
 static int vfs_sleep(sqlite3_vfs *v, int microseconds) {
-    (void)v;
-    return real_vfs()->xSleep(real_vfs(), microseconds);
+    return real_vfs(v)->xSleep(real_vfs(v), microseconds);
 }
 
 static int vfs_current_time(sqlite3_vfs *v, double *out) {
-    (void)v;
-    return real_vfs()->xCurrentTime(real_vfs(), out);
+    return real_vfs(v)->xCurrentTime(real_vfs(v), out);
 }
 
 static int vfs_get_last_error(sqlite3_vfs *v, int n, char *out) {
-    (void)v;
-    return real_vfs()->xGetLastError(real_vfs(), n, out);
+    return real_vfs(v)->xGetLastError(real_vfs(v), n, out);
 }
 
 static int vfs_current_time_int64(sqlite3_vfs *v, sqlite3_int64 *out) {
-    (void)v;
-    return real_vfs()->xCurrentTimeInt64(real_vfs(), out);
+    return real_vfs(v)->xCurrentTimeInt64(real_vfs(v), out);
 }
 
 int dropsvc_wal_vfs_register(void) {
@@ -302,6 +299,32 @@ int dropsvc_wal_vfs_register(void) {
     wal_vfs.xGetLastError = vfs_get_last_error;
     wal_vfs.xCurrentTimeInt64 = vfs_current_time_int64;
     return sqlite3_vfs_register(&wal_vfs, 0);
+}
+
+int dropsvc_wal_vfs_register_over(const char *base_name) {
+    /* one layer per base, named "dropsvc-wal/<base>", never unregistered (tests only) */
+    sqlite3_vfs *base = sqlite3_vfs_find(base_name), *layer;
+    char *name;
+    int rc = dropsvc_wal_vfs_register();
+    if (rc != SQLITE_OK) return rc;
+    if (base == NULL || base->iVersion < 2) return SQLITE_ERROR;
+    name = sqlite3_mprintf("%s/%s", DROPSVC_WAL_VFS, base_name);
+    if (name == NULL) return SQLITE_NOMEM;
+    if (sqlite3_vfs_find(name) != NULL) {
+        sqlite3_free(name);
+        return SQLITE_OK;
+    }
+    layer = sqlite3_malloc(sizeof *layer);
+    if (layer == NULL) {
+        sqlite3_free(name);
+        return SQLITE_NOMEM;
+    }
+    *layer = wal_vfs;
+    layer->szOsFile = (int)sizeof(WalFile) + base->szOsFile;
+    layer->mxPathname = base->mxPathname;
+    layer->zName = name;
+    layer->pAppData = base;
+    return sqlite3_vfs_register(layer, 0);
 }
 
 void dropsvc_wal_vfs_counts(long long *commits, long long *writes) {

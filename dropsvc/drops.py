@@ -7,6 +7,9 @@ import re
 import time
 from typing import Any
 
+from dropsvc._engine import CHALLENGES
+from dropsvc.challenges import ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_COST, MAX_COST
+
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
 MAX_PRICE = 10**12  # VND, no minor unit
 MAX_STOCK = 10**9
@@ -22,13 +25,14 @@ OPTIONAL_FIELDS = ("description", "image_url", "currency", "per_user_limit", "ho
                    "starts_at", "ends_at")
 EDITABLE_FIELDS = ("slug", "name", "description", "image_url", "price", "total_stock",
                    "per_user_limit", "hold_seconds", "starts_at", "ends_at")
-# ...and fair admission's fields (SPEC 11), which only Engine.create_drop/update_drop take until
-# queue drops really queue (their purchase check, admission and routes are still to come).
-ADMISSION_FIELDS = ("admission", "admit_seconds", "admission_margin", "entries_close_at")
+# ...and fair admission's fields (SPEC 11), on create and patch alike (LINE_FIELDS frozen once a ticket exists)
+ADMISSION_FIELDS = ("admission", "admit_seconds", "admission_margin", "entries_close_at", "challenge", "pow_algorithm",
+                    "pow_cost")
 AVAILABLE_ADMISSIONS = ("open", "queue")  # of the engine's ADMISSIONS: draw comes with the next issue
 QUEUE_FIELDS = ("admit_seconds", "admission_margin")  # NULL on an open drop
+POW_FIELDS = ("pow_algorithm", "pow_cost")  # NULL unless the drop's challenge is pow
 # what a line's tickets were issued under: changing them once the line has a ticket is tickets_exist
-LINE_FIELDS = ("admission", "starts_at", "entries_close_at", "admission_margin")
+LINE_FIELDS = ("admission", "starts_at", "entries_close_at", "admission_margin", "challenge")
 
 
 class DropError(ValueError):
@@ -130,6 +134,16 @@ def _check_admission_field(field: str, value: Any) -> Any:
         if value is not None:
             raise InvalidDropField("entries_close_at is for draw drops, which are not available yet", field)
         return value
+    if field == "challenge":
+        if value not in CHALLENGES:
+            raise InvalidDropField("challenge must be 'none' or 'pow'", field)
+        return value
+    if field == "pow_algorithm":
+        if value is not None and value not in ALGORITHMS:
+            raise InvalidDropField(f"pow_algorithm must be one of {', '.join(ALGORITHMS)}", field)
+        return value
+    if field == "pow_cost":
+        return None if value is None else _integer(field, value, 1, MAX_COST)
     raise InvalidDropField(f"unknown field {field!r}", field)
 
 
@@ -145,7 +159,8 @@ def validate_new_drop(fields: dict[str, Any], now: int | None = None) -> dict[st
     now = now_ms() if now is None else now
     row = {"description": "", "image_url": "", "currency": "VND", "per_user_limit": 1,
            "hold_seconds": 600, "starts_at": now, "ends_at": None,
-           "admission": "open", "admit_seconds": None, "admission_margin": None, "entries_close_at": None}
+           "admission": "open", "admit_seconds": None, "admission_margin": None, "entries_close_at": None,
+           "challenge": "none", "pow_algorithm": None, "pow_cost": None}
     for field, value in fields.items():
         row[field] = _check_field(field, value)
     if row["total_stock"] < 1:
@@ -195,8 +210,9 @@ def _settle_admission(row: dict[str, Any], given: dict[str, Any]) -> None:
     """A queue drop's unset queue fields take SPEC 11's defaults; an open drop has none.
 
     Giving one for an open drop is refused; a drop switched back to open
-    drops the values it had as a queue.
+    drops the values it had as a queue. The same for the proof of work's terms.
     """
+    _settle_challenge(row, given)
     if row["admission"] == "queue":
         if row["admit_seconds"] is None:
             row["admit_seconds"] = DEFAULT_ADMIT_SECONDS
@@ -206,6 +222,22 @@ def _settle_admission(row: dict[str, Any], given: dict[str, Any]) -> None:
     for field in QUEUE_FIELDS:
         if given.get(field) is not None:
             raise InvalidDropField(f"{field} is for queue drops only (this drop's admission is open)", field)
+        row[field] = None
+
+
+def _settle_challenge(row: dict[str, Any], given: dict[str, Any]) -> None:
+    """A pow challenge needs a line and takes the default ALTCHA terms when unset; without one, none."""
+    if row["challenge"] == "pow":
+        if row["admission"] == "open":
+            raise InvalidDropField("challenge 'pow' is for a drop with a line (admission queue)", "challenge")
+        if row["pow_algorithm"] is None:
+            row["pow_algorithm"] = DEFAULT_ALGORITHM
+        if row["pow_cost"] is None:
+            row["pow_cost"] = DEFAULT_COST
+        return
+    for field in POW_FIELDS:
+        if given.get(field) is not None:
+            raise InvalidDropField(f"{field} is for drops whose challenge is pow", field)
         row[field] = None
 
 

@@ -34,14 +34,17 @@ function fallbackUserId() {
   }
 }
 
-// Orders reserved from this browser, by drop: shown again after a reload.
-const savedOrders = {
-  all() { try { return JSON.parse(localStorage.getItem('dropsvc.orders') || '{}'); } catch (e) { return {}; } },
-  get(dropId) { return this.all()[dropId] || null; },
-  put(dropId, ref) {
-    try { localStorage.setItem('dropsvc.orders', JSON.stringify({ ...this.all(), [dropId]: ref })); } catch (e) { /* private mode */ }
-  },
-};
+// A map by drop id kept in localStorage (nothing kept in private mode): found again after a reload.
+function keptByDrop(name) {
+  const all = () => { try { return JSON.parse(localStorage.getItem(name) || '{}'); } catch (e) { return {}; } };
+  const save = (map) => { try { localStorage.setItem(name, JSON.stringify(map)); } catch (e) { /* private mode */ } };
+  return {
+    get: (dropId) => all()[dropId] || null,
+    put: (dropId, value) => save({ ...all(), [dropId]: value }),
+  };
+}
+
+const savedOrders = keptByDrop('dropsvc.orders');  // the reservation made from this browser, by drop
 
 // -- formatting -----------------------------------------------------------------------------------
 function vnd(amount) {
@@ -75,6 +78,21 @@ async function send(method, path, { body, headers = {} } = {}) {
   return { status: response.status, data, headers: response.headers };
 }
 
+// A GET revalidated with If-None-Match: {body, changed}, the kept body when the answer is a bodiless 304.
+function revalidated(path) {
+  let etag = null, body = null;
+  return async () => {
+    const reply = await send('GET', path, { headers: etag ? { 'If-None-Match': etag } : {} });
+    if (reply.status === 200 && reply.data) {
+      etag = reply.headers.get('ETag');
+      body = reply.data;
+    } else if (reply.status !== 304 || body === null) {
+      throw new Error(`HTTP ${reply.status}`);
+    }
+    return { body, changed: reply.status === 200 };
+  };
+}
+
 function retryDelay(reply, attempt) {
   const seconds = Number(reply && reply.headers && reply.headers.get('Retry-After'));
   return seconds > 0 ? Math.min(seconds, 5) * 1000 : 400 * 2 ** attempt;
@@ -84,12 +102,14 @@ const errorCode = (reply) => (reply.data && reply.data.error && reply.data.error
 const errorMessage = (reply) => (reply.data && reply.data.error && reply.data.error.message) || '';
 
 // One click, one purchase: the key is made once per click and reused only to retry that click.
-async function purchase(dropId, quantity, key) {
+// A queue drop's purchase carries the admitted ticket's token.
+async function purchase(dropId, quantity, key, ticketToken) {
+  const headers = { 'Idempotency-Key': key, ...(ticketToken ? { 'Admission-Ticket': ticketToken } : {}) };
   let reply = null;
   for (let attempt = 0; attempt <= RETRIES; attempt++) {
     try {
       reply = await send('POST', `/api/drops/${dropId}/purchases`, {
-        body: { quantity, user_id: fallbackUserId() }, headers: { 'Idempotency-Key': key },
+        body: { quantity, user_id: fallbackUserId() }, headers,
       });
       if (reply.status !== 503 && reply.status !== 429) return reply;
     } catch (e) {
@@ -120,7 +140,9 @@ function purchaseAnswer(reply, drop) {
     not_started: `Not started yet: this drop opens at ${clockTime(drop.starts_at)}.`,
     ended: 'This drop has ended.',
     drop_not_found: 'This drop is no longer available.',
+    buyer_required: BUYER_REQUIRED_WORDS,
   };
+  if (code === 'not_admitted') return notAdmittedAnswer(reply.data.error.ticket_state);
   if (words[code]) return { kind: code, text: words[code] };
   if (reply.status === 429 || reply.status === 503) return { kind: 'busy', text: 'The shop is very busy. Try again in a moment.' };
   return { kind: 'error', text: errorMessage(reply) || `Something went wrong (HTTP ${reply.status}). Try again.` };
@@ -150,8 +172,8 @@ async function checkout(publicRef) {
 }
 
 // -- polling that stops with its component and slows down in a hidden tab -------------------------
-// poller(fn) runs fn now and then every POLL_MS until fn returns false; .now() runs it at once (never
-// two at a time), .stop() ends it.
+// poller(fn) runs fn now and then every POLL_MS until fn returns false (or after the ms fn returns, if a
+// number); .now() runs it at once (never two at a time), .stop() ends it.
 function poller(fn) {
   let timer = null, stopped = false, running = false, again = false;
   const run = async () => {
@@ -159,11 +181,11 @@ function poller(fn) {
     if (stopped) return;
     if (running) { again = true; return; }
     running = true;
-    let more = true;
-    try { more = (await fn()) !== false; } finally { running = false; }
-    if (stopped || !more) return;
+    let next = true;
+    try { next = await fn(); } finally { running = false; }
+    if (stopped || next === false) return;
     if (again) { again = false; run(); return; }
-    timer = setTimeout(run, document.hidden ? HIDDEN_POLL_MS : POLL_MS);
+    timer = setTimeout(run, typeof next === 'number' ? next : (document.hidden ? HIDDEN_POLL_MS : POLL_MS));
   };
   const onVisible = () => { if (!document.hidden) run(); };
   document.addEventListener('visibilitychange', onVisible);
@@ -207,17 +229,12 @@ document.addEventListener('alpine:init', () => {
     drops: [],
     loaded: false,
     error: '',
-    etag: null,
     init() {
+      const fetchList = revalidated('/api/drops');
       this.poll = poller(async () => {
         try {
-          const reply = await send('GET', '/api/drops', { headers: this.etag ? { 'If-None-Match': this.etag } : {} });
-          if (reply.status === 200 && reply.data) {
-            this.etag = reply.headers.get('ETag');
-            this.drops = reply.data.drops;
-          } else if (reply.status !== 304) {
-            throw new Error(`HTTP ${reply.status}`);
-          }
+          const { body, changed } = await fetchList();
+          if (changed) this.drops = body.drops;
           this.loaded = true;
           this.error = '';
         } catch (e) {
@@ -253,7 +270,7 @@ document.addEventListener('alpine:init', () => {
         }
       } catch (e) { /* shown again on the next visit */ }
     },
-    async buy(drop) {
+    async buy(drop, ticketToken) {
       if (this.busy || this.settling) return;
       const clickedAt = performance.now();
       const quantity = Math.min(Math.max(1, this.qty || 1), Math.max(1, Math.min(drop.per_user_limit, drop.remaining)));
@@ -262,10 +279,10 @@ document.addEventListener('alpine:init', () => {
       this.answer = null;
       this.payError = '';
       try {
-        const reply = await purchase(drop.id, quantity, key);
+        const reply = await purchase(drop.id, quantity, key, ticketToken);
         this.unanswered = reply ? null : { key, qty: quantity };
         this.answer = purchaseAnswer(reply, drop);
-        if (reply) window.dispatchEvent(new CustomEvent('dropsvc:answer'));
+        if (reply) window.dispatchEvent(new CustomEvent('dropsvc:answer', { detail: { dropId: drop.id } }));
         if (this.answer.kind === 'reserved') {
           this.order = reply.data;
           savedOrders.put(drop.id, reply.data.public_ref);

@@ -1,10 +1,14 @@
-"""What the HTTP benchmarks share (bench/http_rates.py, bench/journey_check.py).
+"""What the HTTP benchmarks share (bench/http_rates.py, bench/journey_check.py, bench/herd/).
 
 - ``wrk``: one wrk run with bench/lua/buyers.lua, its output parsed (``Load``);
 - ``servers``: a server in its own process group, started until healthy and
   stopped (SIGTERM, then SIGKILL), free ports, and the servers the runs start
-  (the ceiling app, ``dropsvc serve``, the naive app, Redis and its app);
-- ``meters``: peak RssAnon of a server's processes, the CPU share other jobs took;
+  (the ceiling app, ``dropsvc serve`` with its settings, the naive app, Redis
+  and its app, the PayOS sandbox);
+- ``meters``: peak RssAnon of a server's processes, a process group's CPU time,
+  the CPU share other jobs took;
+- ``client``: a lean asyncio HTTP/1.1 client, a bounded keep-alive pool (crowds);
+- ``scrape``: the service's latency histogram from ``/metrics``, before and after;
 - ``databases``: a fresh database seeded with the engine, SPEC 3's invariant on
   it afterwards and on Redis, against the 201s wrk counted;
 - ``rows``: one measured row, its line in the table, results.json;

@@ -28,6 +28,12 @@ def group_members(pgid: int) -> list[int]:
     return [pid for pid, fields in process_stats() if int(fields[2]) == pgid and fields[0] != "Z"]
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """CPU time (user + system) used so far by the live processes of process group ``pgid``."""
+    return sum(int(fields[11]) + int(fields[12]) for _, fields in process_stats()
+               if int(fields[2]) == pgid) / HZ
+
+
 def rss_anon_kb(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/status") as status:

@@ -17,6 +17,7 @@ from pathlib import Path
 from bench.harness import PYTHON, ROOT
 from bench.harness.databases import Database
 from bench.harness.meters import group_members
+from dropsvc.payments.sandbox import SANDBOX_API_KEY, SANDBOX_CHECKSUM_KEY, SANDBOX_CLIENT_ID
 
 GRANIAN_THREADS = 16
 START_TIMEOUT = 30.0
@@ -37,8 +38,9 @@ class Server:
     """
 
     def __init__(self, label: str, argv: list[str], port: int, logs: Path, health: str | None = "/healthz",
-                 cwd: Path = ROOT) -> None:
+                 cwd: Path = ROOT, env: dict[str, str] | None = None) -> None:
         self.label = label
+        self.env = env or {}  # on top of ours, whose DROPSVC_* and PAYOS_* settings are left out
         self.argv = argv
         self.port = port
         self.health = health
@@ -49,6 +51,7 @@ class Server:
     def start(self) -> Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("DROPSVC_", "PAYOS_"))}
         env["PYTHONPATH"] = str(ROOT)
+        env.update(self.env)
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env=env, stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, start_new_session=True)
@@ -126,12 +129,28 @@ def ceiling_server(srv: str, workers: int, logs: Path) -> Server:
     return Server(f"ceiling {srv} w{workers}", argv, port, logs, health="/hello")
 
 
-def dropsvc_server(srv: str, workers: int, mode: str, db: Database, logs: Path) -> Server:
-    """`dropsvc serve` on ``db``, named after it."""
-    port = free_port()
+def dropsvc_server(srv: str, workers: int, mode: str, db: Database, logs: Path, port: int | None = None,
+                   env: dict[str, str] | None = None) -> Server:
+    """`dropsvc serve` on ``db``, named after it (``env``: DROPSVC_* and PAYOS_* settings)."""
+    port = port or free_port()
     argv = [PYTHON, "-m", "dropsvc", "serve", "--server", srv, "--workers", str(workers), "--threads",
             str(GRANIAN_THREADS), "--synchronous", mode, "--db", db.path, "--port", str(port)]
-    return Server(db.label, argv, port, logs)
+    return Server(db.label, argv, port, logs, env=env)
+
+
+def payos_sandbox_server(webhook_url: str, logs: Path) -> Server:
+    """`dropsvc payos-sandbox` (the offline PayOS, its default credentials) sending paid callbacks to
+    ``webhook_url``; ``payos_env`` gives the service the settings that point at it."""
+    port = free_port()
+    argv = [PYTHON, "-m", "dropsvc", "payos-sandbox", "--port", str(port), "--webhook-url", webhook_url,
+            "--log-level", "WARNING"]
+    return Server("payos-sandbox", argv, port, logs, health="/sandbox/health")
+
+
+def payos_env(sandbox: Server) -> dict[str, str]:
+    """The PAYOS_* settings of a service that pays through ``sandbox``."""
+    return {"PAYOS_BASE_URL": f"http://127.0.0.1:{sandbox.port}", "PAYOS_CLIENT_ID": SANDBOX_CLIENT_ID,
+            "PAYOS_API_KEY": SANDBOX_API_KEY, "PAYOS_CHECKSUM_KEY": SANDBOX_CHECKSUM_KEY}
 
 
 def naive_server(label: str, workers: int, mode: str, db_path: str, logs: Path) -> Server:

@@ -19,6 +19,7 @@ from dropsvc.http.fast_path import FastPath, HotRoutes, WSGIApp
 from dropsvc.http.observer import RequestObserver
 from dropsvc.http.operations import add_operations
 from dropsvc.http.resources.admin import AdminDropItem, AdminDrops, AdminGuard
+from dropsvc.http.resources.challenges import ChallengeResource, Proofs
 from dropsvc.http.resources.drops import DropItem, DropList
 from dropsvc.http.resources.health import Health
 from dropsvc.http.resources.orders import OrderCancel, OrderItem
@@ -72,7 +73,9 @@ def add_routes(app: falcon.App, engine: Engine, config: Config,
     purchases = Purchases(engine, buyers, tokens)
     app.add_route(PURCHASE_ROUTE, purchases)
     ticket_views = TicketViews(engine, buyers, tokens)
-    app.add_route("/api/drops/{drop_id}/tickets", Tickets(ticket_views))
+    proofs = Proofs(engine)
+    app.add_route("/api/drops/{drop_id}/tickets", Tickets(ticket_views, proofs))
+    app.add_route("/api/drops/{drop_id}/challenge", ChallengeResource(ticket_views, proofs))
     app.add_route(TICKET_ROUTE, TicketItem(ticket_views))
     document = QueueDocument(engine)
     app.add_route(QUEUE_ROUTE, document)

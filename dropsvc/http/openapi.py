@@ -80,8 +80,16 @@ QUEUE_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         {"201": json_body("joined: the new ticket", "Ticket", headers={"Location": {"schema": {"type": "string"}}}),
          "200": json_body("this buyer's ticket, as it is", "Ticket"),
          "404": error("drop_not_found, or no_queue (an open drop)"),
-         "409": error(BUYER_409 + ", or queue_closed (the drop has ended)"), **BODY_ERRORS, **CLIENT_ERRORS,
-         **BUSY}, tag="queue", requestBody=body("JoinRequest")),
+         "409": error(BUYER_409 + ", or queue_closed (the drop has ended)"), **BODY_ERRORS,
+         "422": error("invalid_field, or challenge_failed: the line asks for a proof of work and the altcha"
+                      " payload is missing, malformed, forged, expired, another buyer's or drop's, wrong or reused"),
+         **CLIENT_ERRORS, **BUSY}, tag="queue", requestBody=body("JoinRequest")),
+    ("/api/drops/{drop_id}/challenge", "GET"): operation(
+        "A proof-of-work challenge to join the line (ALTCHA PoW v2), for the cookie buyer",
+        {"200": json_body("the challenge, as the altcha widget takes it (Cache-Control: private, no-store)",
+                          "Challenge"),
+         "404": error("drop_not_found, no_queue (an open drop), or no_challenge (the line asks for none)"),
+         "409": error(BUYER_409), **CLIENT_ERRORS, **BUSY}, tag="queue"),
     ("/api/drops/{drop_id}/tickets/{ticket_id}", "GET"): operation(
         "The buyer's view of a ticket (it checks in, from 10 minutes before the close)",
         {"200": json_body("the ticket (Cache-Control: private, no-store)", "Ticket"), **TICKET_404,
@@ -105,6 +113,39 @@ QUEUE_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         {"200": text_body("one ticket a line, never a buyer", "application/x-ndjson"),
          "404": error("drop_not_found, or no_queue (an open drop)"),
          "409": error("not_revealed: the close is not recorded yet"), **CLIENT_ERRORS, **BUSY}, tag="queue"),
+}
+
+LINE_404 = {"404": error("drop_not_found, or no_queue: an open drop has no line")}
+LINE_409 = {"409": error("line_ended: the line is over")}
+
+
+def line_operation(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """An operation of the merchant's hand on a line (admin)."""
+    return operation(summary, {**LINE_404, **responses, **ADMIN_ERRORS, **CLIENT_ERRORS, **BUSY}, tag="admin",
+                     security=ADMIN, **extra)
+
+
+LINE_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
+    ("/api/admin/drops/{drop_id}/line", "GET"): line_operation(
+        "A line's figures: tickets by state, checked in, paused, admissions",
+        {"200": json_body("the figures", "LineReport")}),
+    ("/api/admin/drops/{drop_id}/line/pause", "POST"): line_operation(
+        "Pause admission (windows still run out; nobody new is admitted)",
+        {"200": json_body("the figures after", "LineReport"), **LINE_409}),
+    ("/api/admin/drops/{drop_id}/line/resume", "POST"): line_operation(
+        "Resume admission, from the earliest waiting ticket",
+        {"200": json_body("the figures after", "LineReport"), **LINE_409}),
+    ("/api/admin/drops/{drop_id}/line/extend", "POST"): line_operation(
+        "Lengthen the windows of admitted tickets (all, or one)",
+        {"200": json_body("how many were extended, and the figures", "LineExtended"),
+         "404": error("drop_not_found, no_queue or ticket_not_found"),
+         "409": error("line_ended, or not_admitted: that ticket is not admitted"), **BODY_ERRORS},
+        requestBody=body("LineExtend")),
+    ("/api/admin/drops/{drop_id}/tickets/{ticket_id}/void", "POST"): line_operation(
+        "Void a ticket: out of the line, final, shown as voided in the fairness export",
+        {"200": json_body("the ticket, now voided", "AdminTicket"),
+         "404": error("drop_not_found, no_queue or ticket_not_found"),
+         "409": error("ticket_final: used, lapsed, left, ... ; or line_ended")}),
 }
 
 OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
@@ -137,6 +178,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
          **BODY_ERRORS, **CLIENT_ERRORS, **BUSY},
         tag="purchases", parameters=params("idempotency_key", "admission_ticket"), requestBody=body("PurchaseRequest")),
     **QUEUE_OPERATIONS,
+    **LINE_OPERATIONS,
     ("/api/orders/{public_ref}", "GET"): operation(
         "An order", {"200": json_body("the order", "Order"), "404": error("no such order"), **BUSY},
         tag="orders"),
@@ -163,7 +205,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("/api/admin/drops/{drop_id}", "PATCH"): operation(
         "Change a drop (stock never below sold)",
         {"200": json_body("the drop", "Drop"), "404": error("no such drop"),
-         "409": error("slug_taken or stock_below_sold"), **BODY_ERRORS, **ADMIN_ERRORS, **CLIENT_ERRORS, **BUSY},
+         "409": error("slug_taken, stock_below_sold, or tickets_exist / line_closed (a line's fields)"),
+         **BODY_ERRORS, **ADMIN_ERRORS, **CLIENT_ERRORS, **BUSY},
         tag="admin", security=ADMIN, requestBody=body("DropChanges")),
     ("/api/admin/drops/{drop_id}/orders", "GET"): operation(
         "A drop's orders, by id, a page at a time (filter by status)",
@@ -188,7 +231,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
     ("/orders/{public_ref}", "HEAD"): page_operation(
         "The order page's headers", {"200": {"description": "headers only"},
                                      "404": {"description": "unknown order"}}),
-    ("/static/{name}", "GET"): page_operation("A static asset of the page (app.js, app.css)", ASSET),
+    ("/static/{name}", "GET"): page_operation("A static asset of the page (app.js, queue.js, app.css)", ASSET),
     ("/static/{name}", "HEAD"): page_operation("A static asset's headers", ASSET),
     ("/static/vendor/{name}", "GET"): page_operation("A vendored asset (alpine.min.js)", ASSET),
     ("/static/vendor/{name}", "HEAD"): page_operation("A vendored asset's headers", ASSET),

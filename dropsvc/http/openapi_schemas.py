@@ -9,12 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from dropsvc._engine import MAX_IDEMPOTENCY_KEY_LENGTH, MAX_QUANTITY, MAX_USER_ID_LENGTH
-from dropsvc.drops import MAX_HOLD_SECONDS, MAX_PER_USER_LIMIT, MAX_PRICE, MAX_STOCK, MAX_TIME_MS
+from dropsvc._engine import ADMISSIONS, CHALLENGES, MAX_IDEMPOTENCY_KEY_LENGTH, MAX_QUANTITY, MAX_USER_ID_LENGTH
+from dropsvc.challenges import ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_COST, MAX_COST
+from dropsvc.drops import (
+    AVAILABLE_ADMISSIONS,
+    MAX_ADMIT_SECONDS,
+    MAX_HOLD_SECONDS,
+    MAX_PER_USER_LIMIT,
+    MAX_PRICE,
+    MAX_STOCK,
+    MAX_TIME_MS,
+)
 from dropsvc.http.resources.admin_orders import MAX_LIMIT
 from dropsvc.http.resources.common import MAX_ID
 from dropsvc.http.resources.purchases import TICKET_REFUSALS
 from dropsvc.ledger import EVENT_ACTIONS, ORDER_STATUSES, TICKET_KINDS, TICKET_STATES
+from dropsvc.ledger.line_controls import MAX_EXTEND_SECONDS
 
 INTEGER = {"type": "integer"}
 TIME_MS = {"type": "integer", "description": "milliseconds since the Unix epoch"}
@@ -54,6 +64,21 @@ DROP_FIELDS: dict[str, Any] = {
     "hold_seconds": {"type": "integer", "minimum": 1, "maximum": MAX_HOLD_SECONDS},
     "starts_at": {"type": "integer", "minimum": 0, "maximum": MAX_TIME_MS},
     "ends_at": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_TIME_MS},
+    # fair admission (SPEC 11); admission, starts_at, entries_close_at and admission_margin are 409
+    # tickets_exist once the line has a ticket
+    "admission": {"enum": list(AVAILABLE_ADMISSIONS), "default": "open",
+                  "description": "queue: buyers join a line and buy when admitted (draw: not available yet)"},
+    "admit_seconds": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ADMIT_SECONDS,
+                      "description": "how long an admitted ticket may buy (queue only; default 120)"},
+    "admission_margin": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_STOCK,
+                         "description": "extra tickets in the first wave (queue only; default max(1, stock // 5))"},
+    "entries_close_at": {"type": "null", "description": "draw drops only, not available yet"},
+    # proof of work to join the line (challenge is 409 tickets_exist once the line has a ticket)
+    "challenge": {"enum": list(CHALLENGES), "default": "none",
+                  "description": "pow: a join needs a solved ALTCHA challenge (GET /api/drops/{id}/challenge)"},
+    "pow_algorithm": {"enum": [*ALGORITHMS, None], "description": f"pow only; default {DEFAULT_ALGORITHM}"},
+    "pow_cost": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_COST,
+                 "description": f"iterations of one try (pow only; default {DEFAULT_COST})"},
 }
 
 ERROR_BODY = obj({"code": {"type": "string"}, "message": {"type": "string"}})
@@ -72,6 +97,10 @@ SCHEMAS: dict[str, Any] = {
         "currency": {"type": "string"}, "total_stock": INTEGER, "sold": INTEGER, "per_user_limit": INTEGER,
         "hold_seconds": INTEGER, "starts_at": TIME_MS, "ends_at": NULLABLE_TIME_MS, "created_at": TIME_MS,
         "remaining": INTEGER, "status": {"enum": DROP_STATUSES},
+        "admission": {"enum": list(ADMISSIONS)}, "admit_seconds": NULLABLE_INTEGER,
+        "admission_margin": NULLABLE_INTEGER, "entries_close_at": NULLABLE_TIME_MS,
+        "commitment": {**NULLABLE_HEX, "description": "a line's SHA-256(seed), public from the start; null when open"},
+        "challenge": {"enum": list(CHALLENGES)}, "pow_algorithm": NULLABLE_STRING, "pow_cost": NULLABLE_INTEGER,
     }),
     "DropList": obj({"drops": {"type": "array", "items": ref("Drop")}}),
     "NewDrop": obj(DROP_FIELDS, ["slug", "name", "price", "total_stock"], closed=True),
@@ -83,7 +112,8 @@ SCHEMAS: dict[str, Any] = {
         "quantity": {"type": "integer", "minimum": 1, "maximum": MAX_QUANTITY, "default": 1},
     }, ["user_id"], closed=True),
     "JoinRequest": obj({
-        "altcha": {"type": "string", "description": "the ALTCHA widget's payload (accepted, not checked yet)"},
+        "altcha": {"type": "string", "description": "the ALTCHA widget's payload: required to join a line whose"
+                                                    " challenge is pow (GET .../challenge gives the challenge)"},
     }, [], closed=True),
     "Ticket": obj({
         "ticket_id": {"type": "string", "pattern": "^[1-9][0-9]*$"},
@@ -96,9 +126,35 @@ SCHEMAS: dict[str, Any] = {
     }, description="A ticket of a queue drop's line (SPEC 11); never the buyer"),
     "QueueDocument": obj({
         "state": {"enum": QUEUE_STATES}, "admitted_through": INTEGER, "waiting": INTEGER,
-        "remaining": INTEGER, "held": INTEGER, "commitment": HEX,
+        "remaining": INTEGER, "held": INTEGER,
+        "paused": {"type": "boolean", "description": "the merchant paused admission"}, "commitment": HEX,
         "seed": {**NULLABLE_HEX, "description": "null until the close is recorded"}, "poll_after_ms": INTEGER,
     }, description="The public queue document, the same for everyone"),
+    "LineReport": obj({
+        "drop_id": INTEGER, "state": {"enum": QUEUE_STATES}, "paused": {"type": "boolean"},
+        "paused_at": NULLABLE_TIME_MS, "closed_at": NULLABLE_TIME_MS, "prequeue_size": NULLABLE_INTEGER,
+        "joined": INTEGER, "checked_in": INTEGER,
+        "by_state": obj({state: INTEGER for state in TICKET_STATES}),
+        "admitted_through": INTEGER, "remaining": INTEGER, "held": INTEGER,
+        "admissions": {**INTEGER, "description": "admissions so far (a ticket admitted twice counts twice)"},
+        "admissions_last_minute": INTEGER, "first_admission_at": NULLABLE_TIME_MS,
+    }, description="A line's figures, for the merchant"),
+    "LineExtend": obj({
+        "seconds": {"type": "integer", "minimum": 1, "maximum": MAX_EXTEND_SECONDS},
+        "ticket_id": {"type": ["string", "integer"], "description": "one ticket only (else every admitted one)"},
+    }, ["seconds"], closed=True),
+    "LineExtended": obj({"extended": INTEGER, "line": ref("LineReport")}),
+    "AdminTicket": obj({
+        "drop_id": INTEGER, "ticket_id": {"type": "string"}, "buyer": {"type": "string"}, "joined_at": TIME_MS,
+        "kind": {"enum": list(TICKET_KINDS)}, "state": {"enum": list(TICKET_STATES)},
+        "position": NULLABLE_INTEGER, "draw_key": NULLABLE_STRING, "checked_in_at": NULLABLE_TIME_MS,
+        "admitted_at": NULLABLE_TIME_MS, "admitted_until": NULLABLE_TIME_MS, "first_position": NULLABLE_INTEGER,
+    }, description="A ticket as the merchant sees it (with its buyer)"),
+    "Challenge": obj({
+        "parameters": {"type": "object", "description": "ALTCHA PoW v2 parameters: algorithm, cost, nonce, salt,"
+                                                        " keyPrefix, keySignature, expiresAt, data (drop and buyer)"},
+        "signature": {"type": "string"},
+    }, description="An ALTCHA PoW v2 challenge, bound to the buyer and the drop, expiring"),
     "Fairness": obj({"commitment": HEX, "seed": {**NULLABLE_HEX, "description": "null until the close"}}),
     "Order": obj({
         "public_ref": {"type": "string"}, "drop_id": INTEGER, "user_id": {"type": "string"},

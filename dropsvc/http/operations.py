@@ -1,8 +1,8 @@
-"""Operating the service over HTTP (SPEC 10): metrics, readiness, the OpenAPI document, admin reads.
+"""Operating the service over HTTP (SPEC 10): metrics, readiness, the OpenAPI document, admin reads, the line.
 
 ``add_operations`` is called by ``app.add_routes``: it adds the request
 observer (metrics and access log, one middleware) and the routes
-``/metrics``, ``/readyz``, ``/openapi.json`` and the admin reads.
+``/metrics``, ``/readyz``, ``/openapi.json``, the admin reads and the merchant's hand on a line.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import falcon
 from dropsvc.config import Config
 from dropsvc.http.observer import RequestObserver
 from dropsvc.http.resources.admin import AdminGuard
+from dropsvc.http.resources.admin_line import AdminLine, AdminLineExtend, AdminLineSwitch, AdminTicketVoid
 from dropsvc.http.resources.admin_orders import AdminDropOrders, AdminOrderItem, AdminPaymentEvents
 from dropsvc.http.resources.metrics import MetricsResource
 from dropsvc.http.resources.openapi import OpenApiDocument
@@ -33,6 +34,11 @@ def add_operations(app: falcon.App, engine: Engine, config: Config, guard: Admin
     app.add_route("/api/admin/drops/{drop_id}/orders", AdminDropOrders(engine, guard))
     app.add_route("/api/admin/orders/{public_ref}", AdminOrderItem(engine, guard))
     app.add_route("/api/admin/payment-events", AdminPaymentEvents(engine, guard))
+    app.add_route("/api/admin/drops/{drop_id}/line", AdminLine(engine, guard))
+    app.add_route("/api/admin/drops/{drop_id}/line/pause", AdminLineSwitch(engine, guard, paused=True))
+    app.add_route("/api/admin/drops/{drop_id}/line/resume", AdminLineSwitch(engine, guard, paused=False))
+    app.add_route("/api/admin/drops/{drop_id}/line/extend", AdminLineExtend(engine, guard))
+    app.add_route("/api/admin/drops/{drop_id}/tickets/{ticket_id}/void", AdminTicketVoid(engine, guard))
     if metrics.path is not None:  # other workers' scrapes need this one's counts without it being asked
         metrics.start()
     return observer

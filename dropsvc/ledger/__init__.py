@@ -10,6 +10,8 @@ written beside it, one module per concern, on the core's ``write(fn)`` and
 - ``orders``: cancel, expiry, giving stock back (``release``), storing a payment link;
 - ``queue``: a queue drop's line (SPEC 11): seed and commitment, tickets, the recorded close;
 - ``admission``: check-in, the background worker's admission passes, the queue's state;
+- ``line_controls``: the merchant's hand on a line: its figures, pause and resume, longer windows, voiding;
+- ``challenges``: a line's proof of work: the drop's terms, the challenges joins have spent;
 - ``audit``: the line's fairness export (what ``dropsvc verify-fairness`` checks);
 - ``payments``: a verified PayOS callback recorded and applied (SPEC 5's table);
 - ``admin``: the admin reads, paged;
@@ -26,16 +28,18 @@ from dropsvc._engine import ADMISSIONS, EVENT_ACTIONS, ORDER_STATUSES, TICKET_KI
 from dropsvc.ledger.admin import AdminMixin
 from dropsvc.ledger.admission import AdmissionMixin
 from dropsvc.ledger.audit import AuditMixin
+from dropsvc.ledger.challenges import ChallengesMixin
 from dropsvc.ledger.drops import DropsMixin
 from dropsvc.ledger.invariant import InvariantMixin
+from dropsvc.ledger.line_controls import LineControlsMixin
 from dropsvc.ledger.orders import OrdersMixin
 from dropsvc.ledger.queue import QueueMixin
 
 __all__ = ["ADMISSIONS", "EVENT_ACTIONS", "ORDER_STATUSES", "TICKET_KINDS", "TICKET_STATES", "Engine"]
 
 
-class Engine(DropsMixin, OrdersMixin, QueueMixin, AdmissionMixin, AuditMixin, AdminMixin, InvariantMixin,
-             Core):
+class Engine(DropsMixin, OrdersMixin, QueueMixin, AdmissionMixin, LineControlsMixin, ChallengesMixin, AuditMixin,
+             AdminMixin, InvariantMixin, Core):
     """One SQLite file: ``Engine(path, *, readers=4, synchronous="NORMAL")``.
 
     Safe to share between threads; usable as a context manager. Outcomes are

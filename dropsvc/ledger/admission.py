@@ -308,7 +308,8 @@ class AdmissionMixin:
 
     def queue_state(self, drop_id: int, now: int | None = None) -> dict[str, Any] | None:
         """The public queue figures (SPEC 11): ``state``, ``admitted_through``, ``waiting``,
-        ``remaining``, ``held``; None for an unknown or open drop. On readers, no write lock."""
+        ``remaining``, ``held``, ``paused`` (by the merchant); None for an unknown or open drop.
+        On readers, no write lock."""
         rows = self.read(STATE_SQL, (drop_id,))
         if not rows or rows[0]["admission"] not in KIND_BEFORE_CLOSE:
             return None
@@ -320,6 +321,7 @@ class AdmissionMixin:
             "waiting": row["waiting"],
             "remaining": row["total_stock"] - row["sold"],
             "held": held,
+            "paused": row["paused_at"] is not None,
             "finished_at": row["finished_at"],
         }
 

@@ -6,7 +6,6 @@ from typing import Any
 
 from dropsvc._engine import DROP_COLUMNS
 from dropsvc.drops import (
-    ADMISSION_FIELDS,
     DropConflict,
     line_fields_changed,
     merge_drop_changes,
@@ -18,13 +17,13 @@ from dropsvc.ledger.queue import commit_to_seed, refuse_line_changes
 DROP_INSERT_SQL = (
     "INSERT INTO drops (slug, name, description, image_url, price, currency, total_stock, sold,"
     " per_user_limit, hold_seconds, starts_at, ends_at, created_at, admission, admit_seconds,"
-    " admission_margin, entries_close_at) VALUES (:slug, :name, :description, :image_url, :price,"
-    " :currency, :total_stock, :sold, :per_user_limit, :hold_seconds, :starts_at, :ends_at,"
-    " :created_at, :admission, :admit_seconds, :admission_margin, :entries_close_at)"
+    " admission_margin, entries_close_at, challenge, pow_algorithm, pow_cost) VALUES (:slug, :name, :description,"
+    " :image_url, :price, :currency, :total_stock, :sold, :per_user_limit, :hold_seconds, :starts_at, :ends_at,"
+    " :created_at, :admission, :admit_seconds, :admission_margin, :entries_close_at, :challenge, :pow_algorithm,"
+    " :pow_cost)"
 )
-# the drop as get_drop shows it (the engine's reader columns); the admission fields stay out of it
-DROP_FIELDS = tuple(column.strip() for column in DROP_COLUMNS.split(","))
-STORED_COLUMNS = ", ".join((DROP_COLUMNS, *ADMISSION_FIELDS))
+# the drop as get_drop shows it (the engine's reader columns, the admission fields among them)
+DROP_SQL = f"SELECT {DROP_COLUMNS} FROM drops WHERE id = ?"
 
 
 def _slug_taken(slug: str) -> DropConflict:
@@ -60,7 +59,7 @@ class DropsMixin:
         checked = validate_drop_changes(changes)
 
         def update(tx: Any) -> dict[str, Any] | None:
-            rows = tx.execute(f"SELECT {STORED_COLUMNS} FROM drops WHERE id = ?", (drop_id,))
+            rows = tx.execute(DROP_SQL, (drop_id,))
             if not rows:
                 return None
             stored = rows[0]
@@ -75,8 +74,9 @@ class DropsMixin:
             tx.execute(f"UPDATE drops SET {assignments} WHERE id = :id",
                        {**{field: merged[field] for field in written}, "id": drop_id})
             if merged["admission"] != stored["admission"]:
-                commit_to_seed(tx, drop_id, merged["admission"])
-            return {field: merged[field] for field in DROP_FIELDS}
+                commit_to_seed(tx, drop_id, merged["admission"])  # the commitment moves with it: read it back
+                return tx.execute(DROP_SQL, (drop_id,))[0]
+            return merged
 
         return self.write(update)
 

@@ -1,4 +1,5 @@
-"""The ``dropsvc`` command (SPEC 10): serve, drop, check, migrate, backup, restore, verify-fairness, payos-sandbox.
+"""The ``dropsvc`` command (SPEC 10): serve, drop, line, check, migrate, backup, restore, verify-fairness,
+payos-sandbox.
 
 Exit codes: 0 done, 1 the operation failed or found a problem (a broken
 invariant, a refused drop, an unknown id), 2 bad usage or configuration.
@@ -19,13 +20,14 @@ from typing import Any
 
 import orjson
 
-from dropsvc._engine import MigrationError, StorageError
+from dropsvc._engine import StorageError
 from dropsvc.config import LOG_LEVELS, SERVERS, SYNCHRONOUS_MODES, Config, ConfigError
 from dropsvc.drops import DropError, present_drop
 from dropsvc.fairness import verify as verify_fairness
-from dropsvc.ledger import Engine
 from dropsvc.ledger.files import describe_file, file_problems, no_new_sidecars
 from dropsvc.logs import EventLogger, configure
+from dropsvc.run.cli_common import CommandError, open_engine, print_json
+from dropsvc.run.cli_line import add_line_commands
 from dropsvc.threads import server_signals_blocked
 
 CONFIG_FLAGS = ("db", "host", "port", "workers", "server", "synchronous", "readers", "threads", "log_level",
@@ -41,29 +43,14 @@ DROP_FIELDS = (  # (flag, type, help) for `drop create`
     ("hold_seconds", int, "how long a reservation waits for payment (default 600)"),
     ("starts_at", int, "opening time, Unix milliseconds (default now)"),
     ("ends_at", int, "closing time, Unix milliseconds (default open-ended)"),
+    ("admission", str, "open (default: first come, first served) or queue (a line, admitted by the stock left)"),
+    ("admit_seconds", int, "queue: how long an admitted ticket may buy (default 120)"),
+    ("admission_margin", int, "queue: extra tickets in the first wave (default max(1, total_stock // 5))"),
+    ("entries_close_at", int, "draw drops only (not available yet)"),
+    ("challenge", str, "none (default) or pow: a join needs a solved ALTCHA proof of work"),
+    ("pow_algorithm", str, "pow: SHA-256/384/512 or PBKDF2/SHA-256/384/512 (default PBKDF2/SHA-256)"),
+    ("pow_cost", int, "pow: iterations of one try (default 5000)"),
 )
-
-
-class CommandError(Exception):
-    """A failure to report on one line: ``dropsvc: <message>``, then exit ``status``."""
-
-    def __init__(self, message: str, status: int = 1) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def print_json(value: Any) -> None:
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
-
-
-def open_engine(config: Config, migrate: bool = True, autocheckpoint: int = 1000) -> Engine:
-    try:
-        return Engine(config.db, readers=config.readers, synchronous=config.synchronous, migrate=migrate,
-                      autocheckpoint=autocheckpoint)
-    except MigrationError as error:
-        raise CommandError(str(error), 2) from None
-    except StorageError as error:
-        raise CommandError(f"cannot open {config.db}: {error}", 2) from None
 
 
 # -- commands -------------------------------------------------------------
@@ -363,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     fairness.add_argument("source", metavar="URL_OR_FILE",
                           help="the URL of GET /api/drops/{id}/fairness, or a saved fairness file")
     fairness.set_defaults(handler=cmd_verify_fairness)
+    add_line_commands(commands, common)
     commands.add_parser("payos-sandbox", add_help=False,
                         help="the offline PayOS sandbox (see dropsvc payos-sandbox --help)")
     return parser

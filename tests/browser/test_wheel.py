@@ -73,7 +73,7 @@ def test_the_installed_wheel_serves_the_page_with_no_checkout_around(tmp_path, b
     built = build_wheel(source, tmp_path / "dist")
     assert built.returncode == 0, built.stdout + built.stderr
     [wheel] = (tmp_path / "dist").glob("limited_drop-*.whl")
-    page_files = {"index.html", "app.js", "app.css", "favicon.ico", "vendor/alpine.min.js"}
+    page_files = {"index.html", "app.js", "queue.js", "app.css", "favicon.ico", "vendor/alpine.min.js"}
     with zipfile.ZipFile(wheel) as archive:
         for name in page_files:
             assert archive.read(f"dropsvc/static/{name}") == (REPO / "static" / name).read_bytes(), name

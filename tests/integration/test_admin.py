@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import time
+from http.cookies import SimpleCookie
+
 import pytest
 from live_server import Api
 
+from dropsvc.buyers import COOKIE_NAME
 from dropsvc.drops import ADMISSION_FIELDS
 
 
@@ -132,18 +137,82 @@ def test_patch_refusals(api, snapshot, path, body, status, code):
     assert snapshot() == before
 
 
-@pytest.mark.parametrize("field", [*ADMISSION_FIELDS, "commitment"])
-def test_fair_admission_is_not_on_the_admin_routes_yet(api, snapshot, field):
-    """Only the engine's API takes the admission fields until queue drops really queue (issue 13)."""
+def test_a_queue_drop_is_made_and_changed_through_the_admin_routes(api):
+    created = api.create_drop(total_stock=10, admission="queue", admit_seconds=45)
+    assert {field: created[field] for field in ADMISSION_FIELDS} == {
+        "admission": "queue", "admit_seconds": 45, "admission_margin": 2, "entries_close_at": None,
+        "challenge": "none", "pow_algorithm": None, "pow_cost": None}
+    assert created["commitment"] == api.get(f"/api/drops/{created['id']}/fairness").json["commitment"]
+    assert re.fullmatch("[0-9a-f]{64}", created["commitment"])
+    assert api.get(f"/api/drops/{created['id']}").json == created
+
+    opened = api.create_drop()
+    assert (opened["admission"], opened["admit_seconds"], opened["admission_margin"], opened["commitment"]) == (
+        "open", None, None, None)
+    path = f"/api/admin/drops/{opened['id']}"
+    queued = api.admin("PATCH", path, {"admission": "queue", "admission_margin": 0})
+    assert queued.status == 200, queued.body
+    assert (queued.json["admission"], queued.json["admit_seconds"], queued.json["admission_margin"]) == (
+        "queue", 120, 0)
+    assert queued.json["commitment"] == api.get(f"/api/drops/{opened['id']}/fairness").json["commitment"]
+    assert api.get(f"/api/drops/{opened['id']}").json == queued.json
+    back = api.admin("PATCH", path, {"admission": "open"})
+    assert (back.status, back.json["admit_seconds"], back.json["commitment"]) == (200, None, None)
+
+
+@pytest.mark.parametrize(("fields", "field", "words"), [
+    ({"admission": "draw"}, "admission", "'draw' is not available yet"),
+    ({"admission": "fifo"}, "admission", "admission must be 'open' or 'queue'"),
+    ({"admit_seconds": 60}, "admit_seconds", "for queue drops only"),
+    ({"admission": "queue", "admit_seconds": 0}, "admit_seconds", "admit_seconds must be from 1"),
+    ({"admission": "queue", "admission_margin": -1}, "admission_margin", "admission_margin must be from 0"),
+    ({"admission": "queue", "admission_margin": "2"}, "admission_margin", "must be an integer"),
+    ({"admission": "queue", "entries_close_at": 10**12}, "entries_close_at", "draw drops"),
+    ({"commitment": "0" * 64}, "commitment", "commitment"),
+    ({"challenge": "pow"}, "challenge", "for a drop with a line"),
+    ({"admission": "queue", "challenge": "captcha"}, "challenge", "challenge must be 'none' or 'pow'"),
+    ({"admission": "queue", "pow_cost": 5}, "pow_cost", "whose challenge is pow"),
+    ({"admission": "queue", "challenge": "pow", "pow_cost": 0}, "pow_cost", "pow_cost must be from 1"),
+    ({"admission": "queue", "challenge": "pow", "pow_algorithm": "MD5"}, "pow_algorithm", "PBKDF2/SHA-256"),
+], ids=lambda value: str(value) if isinstance(value, str) else None)
+def test_bad_admission_fields_are_refused_on_create_and_patch(api, snapshot, fields, field, words):
     drop = api.create_drop()
     before = snapshot()
-    created = api.admin("POST", "/api/admin/drops", {"slug": "queued", "name": "Q", "price": 1, "total_stock": 1,
-                                                     field: "queue" if field == "admission" else None})
-    patched = api.admin("PATCH", f"/api/admin/drops/{drop['id']}", {field: "queue"})
+    created = api.admin("POST", "/api/admin/drops", {"slug": "bad-line", "name": "Q", "price": 1, "total_stock": 1,
+                                                     **fields})
+    patched = api.admin("PATCH", f"/api/admin/drops/{drop['id']}", fields)
     for reply in (created, patched):
         assert (reply.status, reply.error_code) == (422, "invalid_field"), reply.body
-        assert reply.json["error"]["message"] == f"unknown field {field!r}"
+        assert words in reply.json["error"]["message"] and field in reply.json["error"]["message"]
     assert snapshot() == before
+
+
+def test_a_line_with_proof_of_work_is_made_with_the_default_terms(api):
+    created = api.create_drop(admission="queue", challenge="pow")
+    assert (created["challenge"], created["pow_algorithm"], created["pow_cost"]) == ("pow", "PBKDF2/SHA-256", 5000)
+    cheaper = api.admin("PATCH", f"/api/admin/drops/{created['id']}", {"pow_algorithm": "SHA-256", "pow_cost": 2})
+    assert (cheaper.status, cheaper.json["pow_algorithm"], cheaper.json["pow_cost"]) == (200, "SHA-256", 2)
+    none = api.admin("PATCH", f"/api/admin/drops/{created['id']}", {"challenge": "none"})
+    assert (none.status, none.json["pow_algorithm"], none.json["pow_cost"]) == (200, None, None)
+
+
+def test_a_lines_fields_are_frozen_once_it_has_a_ticket(api, snapshot):
+    drop = api.create_drop(admission="queue", starts_at=int(time.time() * 1000) + 3_600_000)
+    path = f"/api/admin/drops/{drop['id']}"
+    assert api.admin("PATCH", path, {"admission_margin": 3}).status == 200  # no ticket yet
+    cookie = SimpleCookie(api.get("/").headers["set-cookie"])[COOKIE_NAME].value
+    joined = api.post(f"/api/drops/{drop['id']}/tickets", {}, {"Cookie": f"{COOKIE_NAME}={cookie}"})
+    assert joined.status == 201, joined.body
+
+    before = snapshot()
+    for change in ({"admission": "open"}, {"admission_margin": 1}, {"starts_at": drop["starts_at"] + 1},
+                   {"challenge": "pow"}):
+        refused = api.admin("PATCH", path, change)
+        assert (refused.status, refused.error_code) == (409, "tickets_exist"), refused.body
+        assert next(iter(change)) in refused.json["error"]["message"]
+    assert snapshot() == before
+    longer = api.admin("PATCH", path, {"admit_seconds": 300, "name": "Renamed line"})  # not what orders the line
+    assert (longer.status, longer.json["admit_seconds"], longer.json["commitment"]) == (200, 300, drop["commitment"])
 
 
 def test_admin_body_must_be_json(api, service):

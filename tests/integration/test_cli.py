@@ -101,6 +101,18 @@ def test_drop_create_list_show_roundtrip(tmp_path):
     assert len(json.loads(run_cli("drop", "list", "--db", db, "--json").stdout)) == 1
 
 
+def test_drop_create_makes_a_queue_drop(tmp_path):
+    db = str(tmp_path / "cli.db")
+    created = run_cli("drop", "create", "--db", db, *NEW_DROP, "--admission", "queue", "--admit-seconds", "45")
+    assert created.returncode == 0, created.stderr
+    drop = json.loads(created.stdout)
+    assert (drop["admission"], drop["admit_seconds"], drop["admission_margin"]) == ("queue", 45, 1)
+    assert len(drop["commitment"]) == 64
+    drawn = run_cli("drop", "create", "--db", db, "--slug", "drawn", *NEW_DROP[2:],
+                    "--admission", "draw")
+    assert drawn.returncode == 1 and "invalid_field: admission 'draw' is not available yet" in drawn.stderr
+
+
 def test_migrate_prints_the_schema_version(tmp_path):
     db = tmp_path / "fresh.db"
     done = run_cli("migrate", "--db", str(db))

@@ -57,7 +57,7 @@ def test_verify_fairness_over_http_on_a_closed_and_admitted_line(start_server):
 
 
 def assert_queue_gauges(text: str, drop_id: int) -> None:
-    """The line's gauges at scrape time: its tickets by state (one used) and its state (admitting)."""
+    """The line's gauges at scrape time: its tickets by state (one used), admissions, not paused, its state."""
     samples = {(sample.name, sample.labels.get("state")): sample.value
                for family in text_string_to_metric_families(text) for sample in family.samples
                if sample.labels.get("drop_id") == str(drop_id)}
@@ -65,3 +65,4 @@ def assert_queue_gauges(text: str, drop_id: int) -> None:
     assert samples[("dropsvc_queue_tickets", "used")] == 1
     assert samples[("dropsvc_queue_state", "admitting")] == 1 and samples[("dropsvc_queue_state", "sold_out")] == 0
     assert samples[("dropsvc_queue_admitted_through", None)] >= 1
+    assert samples[("dropsvc_queue_admissions", None)] >= 1 and samples[("dropsvc_queue_paused", None)] == 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 
 import pytest
 from falcon import testing
@@ -17,7 +18,7 @@ from dropsvc.http.resources import queue as queue_resource
 from dropsvc.tickets import TicketTokens
 
 TICKET_FIELDS = {"ticket_id", "token", "kind", "joined_at", "state", "position", "ahead", "admitted_until", "eta_s"}
-DOCUMENT_FIELDS = {"state", "admitted_through", "waiting", "remaining", "held", "commitment", "seed",
+DOCUMENT_FIELDS = {"state", "admitted_through", "waiting", "remaining", "held", "paused", "commitment", "seed",
                    "poll_after_ms"}
 
 
@@ -56,12 +57,16 @@ class Shop:
         return self.client.simulate_get(path, headers=headers)
 
 
-@pytest.fixture
-def shop(tmp_path):
-    made = Shop(tmp_path)
+def opened(made: Shop) -> Iterator[Shop]:
+    """A shop for a fixture: yielded, then its invariant checked and its engine closed."""
     yield made
     assert made.engine.check() == []
     made.engine.close()
+
+
+@pytest.fixture
+def shop(tmp_path):
+    yield from opened(Shop(tmp_path))
 
 
 def code(reply: testing.Result) -> tuple[int, str]:

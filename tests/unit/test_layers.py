@@ -19,7 +19,7 @@ LAYERS = (
     ("dropsvc.checkout",),
     ("dropsvc.payments",),
     ("dropsvc.ledger",),
-    ("dropsvc.drops", "dropsvc.buyers", "dropsvc.tickets", "dropsvc.fairness"),
+    ("dropsvc.drops", "dropsvc.buyers", "dropsvc.tickets", "dropsvc.fairness", "dropsvc.challenges"),
     ("dropsvc.config", "dropsvc.logs", "dropsvc.threads"),
     ("dropsvc._engine",),
 )

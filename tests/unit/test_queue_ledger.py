@@ -68,7 +68,10 @@ def test_a_queue_drop_commits_to_a_seed_that_is_in_no_drop_row(engine, queue_dro
              *(present_drop(row) for row in engine.list_drops())]
     for drop in shown:
         assert seed.hex() not in orjson.dumps(drop).decode()
-        assert "commitment" not in drop and "admission" not in drop  # the drop's JSON is as it was
+        assert "seed" not in drop
+    committed = ("queue", commitment_of(engine, drop_id))
+    assert [(drop["admission"], drop["commitment"]) for drop in shown[:2]] == [committed] * 2
+    assert (engine.get_drop(plain)["admission"], engine.get_drop(plain)["commitment"]) == ("open", None)
     assert seed_of(engine, plain) is None and commitment_of(engine, plain) is None
     assert engine.fairness(plain) is None and engine.fairness(10**6) is None
 
@@ -228,7 +231,7 @@ def test_bad_admission_fields_are_refused(engine, make_drop, fields, field, word
 def test_switching_admission_settles_its_fields_and_keeps_one_seed(engine, make_drop):
     drop_id = make_drop(total_stock=25)
     shown = engine.update_drop(drop_id, admission="queue")
-    assert shown == engine.get_drop(drop_id)  # the answer is the drop as shown, no admission fields
+    assert shown == engine.get_drop(drop_id)  # the drop as shown, with its new commitment
     row = engine.read("SELECT admit_seconds, admission_margin, commitment FROM drops")[0]
     assert (row["admit_seconds"], row["admission_margin"]) == (120, 5)
     assert row["commitment"] == hashlib.sha256(seed_of(engine, drop_id)).hexdigest()

@@ -87,6 +87,7 @@ CREATE TABLE payment_events (
 
 MIGRATION_2_NAMES = ("drop_seeds", "queue_closes", "tickets", "tickets_buyer", "tickets_position")
 MIGRATION_3_NAMES = ("ticket_admissions", "ticket_admissions_ticket", "queue_progress", "tickets_state")
+MIGRATION_4_NAMES = ("spent_challenges", "spent_challenges_expiry")
 V1_SETTINGS = {"public_ref_key": "ab" * 32, "buyer_cookie_key": "cd" * 32, "order_code_offset": "7000000000"}
 
 
@@ -117,7 +118,7 @@ def test_a_new_file_is_a_version_1_file_migrated(db_path, tmp_path):
     new = schema_of(db_path)
     assert new == schema_of(tmp_path / "v1.db")
     assert [name for _, name, _ in new] == [name for _, name, _ in MIGRATION_1_SCHEMA] + list(MIGRATION_2_NAMES) \
-        + list(MIGRATION_3_NAMES)
+        + list(MIGRATION_3_NAMES) + list(MIGRATION_4_NAMES)
     # migration 2 adds columns to drops and leaves every other object of migration 1 as it was
     assert new[1:len(MIGRATION_1_SCHEMA)] == MIGRATION_1_SCHEMA[1:]
     assert "admission TEXT NOT NULL DEFAULT 'open'" in new[0][2] and "commitment TEXT" in new[0][2]
@@ -137,15 +138,18 @@ def test_a_version_1_file_migrates_keeping_its_drops_and_orders(tmp_path):
     path = tmp_path / "v1.db"
     make_version_1_file(path, V1_DATA)
     with Engine(path) as engine:
-        assert engine.file_schema_version() == engine.schema_version == 3
+        assert engine.file_schema_version() == engine.schema_version == 4
         assert engine.check() == []
         drop = engine.get_drop(1)
         assert (drop["slug"], drop["sold"], drop["total_stock"]) == ("old", 3, 5)
         assert [engine.get_order_by_id(n)["status"] for n in (1, 2, 3)] == ["reserved", "paid", "expired"]
         assert engine.order_code_offset == 7_000_000_000  # its settings kept
-        assert engine.read("SELECT admission, admit_seconds, admission_margin, entries_close_at, commitment"
-                           " FROM drops") == [{"admission": "open", "admit_seconds": None, "admission_margin": None,
-                                               "entries_close_at": None, "commitment": None}]
+        assert engine.read("SELECT admission, admit_seconds, admission_margin, entries_close_at, commitment,"
+                           " challenge, pow_algorithm, pow_cost FROM drops") == [{
+                               "admission": "open", "admit_seconds": None, "admission_margin": None,
+                               "entries_close_at": None, "commitment": None, "challenge": "none",
+                               "pow_algorithm": None, "pow_cost": None}]
+        assert len(engine.secret("challenge_key")) == 32  # a secret newer than the file, made at its migration
         assert engine.join_line(1, "ann") == ("no_queue", None)
         assert engine.purchase(1, "dan", 2).ok and engine.purchase(1, "eve").outcome == "sold_out"
         queued = engine.create_drop(slug="new", name="New", price=1, total_stock=3, admission="queue")
@@ -169,7 +173,7 @@ def test_a_version_2_file_migrates_keeping_its_line(tmp_path):
         db.executescript(_engine.MIGRATIONS[1] + V2_LINE + "; PRAGMA user_version = 2;")
         db.commit()
     with Engine(path) as engine:
-        assert engine.file_schema_version() == 3
+        assert engine.file_schema_version() == 4
         assert [(t["ticket_id"], t["first_position"]) for t in engine.read("SELECT * FROM tickets")] == \
             [(1, None), (2, None)]
         assert engine.read("SELECT * FROM ticket_admissions") == engine.read("SELECT * FROM queue_progress") == []

@@ -2,7 +2,8 @@
 
 Behind ``Authorization: Bearer <DROPSVC_ADMIN_TOKEN>``, compared in constant
 time. No token configured: admin is off (403). The engine validates the
-fields; its DropError (422 invalid_field, 409 slug_taken / stock_below_sold)
+fields, fair admission's among them (SPEC 11); its DropError (422 invalid_field,
+409 slug_taken / stock_below_sold / tickets_exist / line_closed)
 is turned into the envelope by the app's error handler.
 """
 
@@ -13,7 +14,7 @@ from typing import Any
 
 import falcon
 
-from dropsvc.drops import EDITABLE_FIELDS, OPTIONAL_FIELDS, REQUIRED_FIELDS, present_drop
+from dropsvc.drops import ADMISSION_FIELDS, EDITABLE_FIELDS, OPTIONAL_FIELDS, REQUIRED_FIELDS, present_drop
 from dropsvc.http.errors import ApiError, invalid_field
 from dropsvc.http.resources.common import read_json_object, send_json
 from dropsvc.http.resources.drops import drop_not_found, drop_number
@@ -21,8 +22,8 @@ from dropsvc.ledger import Engine
 from dropsvc.logs import get_logger
 
 BODY_LIMIT = 64 * 1024
-CREATE_FIELDS = frozenset(REQUIRED_FIELDS + OPTIONAL_FIELDS)
-PATCH_FIELDS = frozenset(EDITABLE_FIELDS)
+CREATE_FIELDS = frozenset(REQUIRED_FIELDS + OPTIONAL_FIELDS + ADMISSION_FIELDS)
+PATCH_FIELDS = frozenset(EDITABLE_FIELDS + ADMISSION_FIELDS)
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="dropsvc admin"'}
 
 log = get_logger()

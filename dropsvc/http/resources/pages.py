@@ -35,7 +35,7 @@ from dropsvc.ledger import Engine
 from dropsvc.logs import get_logger
 
 STATIC_DIR = Path(__file__).resolve().parents[3] / "static"
-ASSET_NAMES = ("app.js", "app.css", "vendor/alpine.min.js")
+ASSET_NAMES = ("app.js", "queue.js", "app.css", "vendor/alpine.min.js")
 CONTENT_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".ico": "image/x-icon"}
 ICON = "favicon.ico"  # served at /favicon.ico, where browsers look for it, as well as under /static/
 HTML_TYPE = "text/html; charset=utf-8"

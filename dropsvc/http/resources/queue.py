@@ -48,8 +48,8 @@ def render_document(state: dict[str, Any], fairness: dict[str, Any]) -> bytes:
     """The queue document's bytes."""
     return orjson.dumps({
         "state": state["state"], "admitted_through": state["admitted_through"], "waiting": state["waiting"],
-        "remaining": state["remaining"], "held": state["held"], "commitment": fairness["commitment"],
-        "seed": fairness["seed"],
+        "remaining": state["remaining"], "held": state["held"], "paused": state["paused"],
+        "commitment": fairness["commitment"], "seed": fairness["seed"],
         "poll_after_ms": POLL_AFTER_FINAL_MS if state["state"] in FINAL_STATES else POLL_AFTER_MS,
     })
 

@@ -20,7 +20,7 @@ remaining, a final state).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import falcon
 import orjson
@@ -34,7 +34,7 @@ from dropsvc.ledger import Engine
 from dropsvc.tickets import TicketTokens
 
 BODY_LIMIT = 4096
-JOIN_FIELDS = ("altcha",)  # the ALTCHA payload: accepted (a string) and not checked yet
+JOIN_FIELDS = ("altcha",)  # the ALTCHA widget's payload: checked when the drop's challenge is pow
 PRIVATE = "private, no-store"
 BUYER_REQUIRED = "the line needs the buyer cookie the drop's page gives"
 ITEM_ROUTE = "/api/drops/{drop_id}/tickets/{ticket_id}"
@@ -101,7 +101,6 @@ class TicketViews:
             "admitted_until": ticket["admitted_until"], "eta_s": eta_seconds(ticket, outlook, now_ms()),
         }
 
-
     def view_body(self, drop_id: str, ticket_id: str, buyer_id: str) -> bytes | None:
         """The body of the buyer's view of a ticket (path segments as given), which checks its holder
         in; None when the buyer has no such ticket. The fast path (``dropsvc.http.fast_path``) calls this too."""
@@ -112,26 +111,34 @@ class TicketViews:
         return None if view is None else orjson.dumps(self.present(number, view[0], buyer_id, view[1]))
 
 
-def join_body(req: falcon.Request) -> None:
-    """The join's body: a JSON object with at most ``altcha`` (a string, not checked yet), or 4xx."""
+def join_body(req: falcon.Request) -> str | None:
+    """The join's body: a JSON object with at most ``altcha`` (a string), or 4xx; the altcha payload."""
     body = read_json_object(req, BODY_LIMIT)
     for name, value in body.items():
         if name not in JOIN_FIELDS:
             raise invalid_field(f"unknown field {name[:64]!r}: the body takes altcha only")
         if type(value) is not str:
             raise invalid_field("altcha must be a string")
+    return body.get("altcha")
+
+
+class Prover(Protocol):
+    def prove(self, drop_id: int, buyer_id: str, payload: Any) -> None: ...
 
 
 class Tickets:
-    """POST /api/drops/{drop_id}/tickets: join the line (201 a new ticket, 200 the buyer's own)."""
+    """POST /api/drops/{drop_id}/tickets: join the line (201 a new ticket, 200 the buyer's own); a line
+    with a proof of work checks the solution first (``challenges.Proofs``)."""
 
-    def __init__(self, views: TicketViews) -> None:
+    def __init__(self, views: TicketViews, proofs: Prover) -> None:
         self.views = views
+        self.proofs = proofs
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, drop_id: str) -> None:
         number = drop_number(drop_id)
-        join_body(req)
+        payload = join_body(req)
         buyer_id = self.views.buyer(req)
+        self.proofs.prove(number, buyer_id, payload)
         outcome, ticket = self.views.engine.join_line(number, USER_ID_PREFIX + buyer_id)
         if outcome == "not_found":
             raise drop_not_found(drop_id)

@@ -1,0 +1,33 @@
+"""A line's proof of work in the ledger (SPEC 11, ``challenge: pow``): the drop's terms, and the
+challenges joins have spent (a solution works once; dropsvc/challenges.py makes and checks them)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dropsvc.drops import now_ms
+
+TERMS_SQL = "SELECT admission, challenge, pow_algorithm, pow_cost FROM drops WHERE id = ?"
+
+
+class ChallengesMixin:
+    """The proof-of-work operations of ``Engine``."""
+
+    def challenge_terms(self, drop_id: int) -> dict[str, Any] | None:
+        """The drop's ``admission``, ``challenge``, ``pow_algorithm`` and ``pow_cost``; None if unknown."""
+        rows = self.read(TERMS_SQL, (drop_id,))
+        return rows[0] if rows else None
+
+    def spend_challenge(self, drop_id: int, nonce: str, expires_at: int, now: int | None = None) -> bool:
+        """Record a challenge's nonce as spent by a join: True the first time, False after (reused).
+
+        A spent nonce is kept until its challenge expires (later the challenge is refused as
+        expired anyway); the expired ones are pruned in the same write (an index seek when none).
+        """
+        def spend(tx: Any) -> bool:
+            tx.execute("DELETE FROM spent_challenges WHERE expires_at < ?", (now_ms() if now is None else now,))
+            tx.execute("INSERT OR IGNORE INTO spent_challenges (nonce, drop_id, expires_at) VALUES (?, ?, ?)",
+                       (nonce, drop_id, expires_at))
+            return tx.changes == 1
+
+        return self.write(spend)

@@ -3,16 +3,19 @@
 # one ticket per buyer and drop (a second join answers the same ticket); ticket_id is the join's
 # sequence number within the drop; a join that commits before the close row is prequeue (entry
 # for a draw) without a position, after it fifo at the highest position given so far + 1; the
-# line takes joins until ends_at (queue) or entries_close_at (draw).
+# line takes joins until ends_at (queue) or entries_close_at (draw). A draw takes entries only:
+# from starts_at (before it, entries_not_open), none once its close is recorded (no fifo), and an
+# entry is checked in by being made (W_INSERT_TICKET: entering is being there).
 
 cdef enum JoinOutcome:
     JOIN_OK = 0                 # a new ticket
     JOIN_SAME = 1               # the buyer's ticket, as it is: JoinReply.ticket_id
     JOIN_NOT_FOUND = 2
     JOIN_NO_QUEUE = 3           # an open drop
-    JOIN_QUEUE_CLOSED = 4       # at or after the line's end
+    JOIN_QUEUE_CLOSED = 4       # at or after the line's end (a draw's: entries_close_at or its recorded close)
+    JOIN_NOT_OPEN = 5           # a draw before starts_at: entries are not open yet
 
-JOIN_OUTCOME_NAMES = ("ok", "same", "not_found", "no_queue", "queue_closed")
+JOIN_OUTCOME_NAMES = ("ok", "same", "not_found", "no_queue", "queue_closed", "entries_not_open")
 
 cdef enum:
     KIND_PREQUEUE = 0           # indexes into TICKET_KINDS (schema.pxi)
@@ -48,9 +51,11 @@ cdef inline bint text_is(sqlite3_stmt *s, int col, const char *word, int length)
     return text != NULL and sqlite3_column_bytes(s, col) == length and memcmp(text, word, length) == 0
 
 
-cdef int load_line(Writer *w, JoinRequest *q, JoinReply *r, long long *closes_at, bint *closed) noexcept nogil:
+cdef int load_line(Writer *w, JoinRequest *q, JoinReply *r, long long *closes_at, bint *closed,
+                   long long *opens_at) noexcept nogil:
     """The drop's line: r.kind before its close, its end (closes_at, -1 open-ended), whether the
-    close is recorded; r.outcome not_found or no_queue when it has none. An SQLite result code."""
+    close is recorded, when it opens (a draw's starts_at; -1 for a queue, which takes joins from
+    its creation); r.outcome not_found or no_queue when it has none. An SQLite result code."""
     cdef sqlite3_stmt *s = w.stmts[W_LOAD_LINE]
     cdef int rc, col
     rc = sqlite3_bind_int64(s, 1, q.drop_id)
@@ -73,6 +78,7 @@ cdef int load_line(Writer *w, JoinRequest *q, JoinReply *r, long long *closes_at
         return SQLITE_OK
     closes_at[0] = -1 if sqlite3_column_type(s, col) == SQLITE_NULL else sqlite3_column_int64(s, col)
     closed[0] = sqlite3_column_int64(s, 3) != 0
+    opens_at[0] = sqlite3_column_int64(s, 4) if r.kind == KIND_ENTRY else -1
     sqlite3_reset(s)
     return SQLITE_OK
 
@@ -103,17 +109,20 @@ cdef int decide_join(Writer *w, JoinRequest *q, JoinReply *r, long long now) noe
     Returns an SQLite result code. Only an ok join writes, one statement (the
     ticket's INSERT): a failure of it undoes only itself, so it needs no savepoint.
     """
-    cdef long long closes_at = -1
+    cdef long long closes_at = -1, opens_at = -1
     cdef bint closed = False
     cdef sqlite3_stmt *s
-    cdef int rc = load_line(w, q, r, &closes_at, &closed)
+    cdef int rc = load_line(w, q, r, &closes_at, &closed, &opens_at)
     if rc != SQLITE_OK or r.outcome != JOIN_OK:
         return rc
     rc = find_buyer_ticket(w, q, r)
     if rc != SQLITE_OK or r.outcome != JOIN_OK:
         return rc
-    if closes_at >= 0 and now >= closes_at:
+    if (closes_at >= 0 and now >= closes_at) or (closed and r.kind == KIND_ENTRY):
         r.outcome = JOIN_QUEUE_CLOSED
+        return SQLITE_OK
+    if now < opens_at:
+        r.outcome = JOIN_NOT_OPEN
         return SQLITE_OK
     if closed:
         r.kind = KIND_FIFO

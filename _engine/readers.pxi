@@ -28,7 +28,9 @@ READER_STATEMENTS = (
     "SELECT " + DROP_COLUMNS + " FROM drops WHERE id = ?1",
     "SELECT " + DROP_COLUMNS + " FROM drops ORDER BY starts_at, id",
     "SELECT " + ORDER_COLUMNS + " FROM orders WHERE id = ?1",
-    "SELECT total_stock, sold, starts_at, ends_at FROM drops WHERE id = ?1",
+    # when purchases open as the purchase sees it (writer.pxi's W_LOAD_DROP)
+    "SELECT total_stock, sold, CASE WHEN admission = 'draw' THEN entries_close_at ELSE starts_at END, ends_at"
+    " FROM drops WHERE id = ?1",
 )
 
 

@@ -3,7 +3,7 @@
 
 cdef enum:
     N_OUTCOMES = 9
-    N_JOIN_OUTCOMES = 5         # JoinOutcome (join.pxi)
+    N_JOIN_OUTCOMES = 6         # JoinOutcome (join.pxi)
     N_BATCH_BUCKETS = 8         # batch sizes 1, 2-3, 4-7, ..., 64-127, 128+
     MAX_BATCH_LIMIT = 256
 
@@ -50,7 +50,9 @@ WRITER_SQL[W_SAVEPOINT] = b"SAVEPOINT purchase"
 WRITER_SQL[W_RELEASE] = b"RELEASE purchase"
 WRITER_SQL[W_ROLLBACK_TO] = b"ROLLBACK TO purchase"
 WRITER_SQL[W_FIND_IDEMPOTENT] = b"SELECT id, request_hash FROM orders WHERE drop_id = ?1 AND idempotency_key = ?2"
-WRITER_SQL[W_LOAD_DROP] = (b"SELECT price, total_stock, sold, per_user_limit, hold_seconds, starts_at, ends_at,"
+# starts_at: when purchases open, a draw's at its draw (readers.pxi's stock check and dropsvc.drops.sales_start too)
+WRITER_SQL[W_LOAD_DROP] = (b"SELECT price, total_stock, sold, per_user_limit, hold_seconds,"
+                           b" CASE WHEN admission = 'draw' THEN entries_close_at ELSE starts_at END, ends_at,"
                            b" admission <> 'open' FROM drops WHERE id = ?1")
 WRITER_SQL[W_LOAD_TICKET] = (b"SELECT buyer, state, admitted_until FROM tickets"
                              b" WHERE drop_id = ?1 AND ticket_id = ?2")
@@ -65,13 +67,14 @@ WRITER_SQL[W_USE_TICKET] = (b"UPDATE tickets SET state = 'used'"
                             b" WHERE drop_id = ?1 AND ticket_id = ?2 AND state = 'admitted'")
 
 WRITER_SQL[W_LOAD_LINE] = (b"SELECT admission, ends_at, entries_close_at,"
-                           b" EXISTS (SELECT 1 FROM queue_closes WHERE drop_id = ?1) FROM drops WHERE id = ?1")
+                           b" EXISTS (SELECT 1 FROM queue_closes WHERE drop_id = ?1), starts_at FROM drops WHERE id = ?1")
 WRITER_SQL[W_BUYER_TICKET] = b"SELECT ticket_id FROM tickets WHERE drop_id = ?1 AND buyer = ?2"
 # the ticket id: the join's sequence number within the drop (the primary key answers the MAX); a fifo
 # ticket's position: the highest given so far + 1 (the partial index on positions answers it)
 WRITER_SQL[W_INSERT_TICKET] = (
-    b"INSERT INTO tickets (drop_id, ticket_id, buyer, joined_at, kind, state, position)"
+    b"INSERT INTO tickets (drop_id, ticket_id, buyer, joined_at, kind, state, checked_in_at, position)"
     b" VALUES (?1, (SELECT COALESCE(MAX(ticket_id), 0) + 1 FROM tickets WHERE drop_id = ?1), ?2, ?3, ?4, 'waiting',"
+    b" CASE WHEN ?4 = 'entry' THEN ?3 END,"  # a draw's entry is checked in by entering: being there
     b" CASE WHEN ?5 THEN (SELECT COALESCE(MAX(position), 0) + 1 FROM tickets"
     b" WHERE drop_id = ?1 AND position IS NOT NULL) END) RETURNING ticket_id, position")
 

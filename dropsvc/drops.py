@@ -7,7 +7,7 @@ import re
 import time
 from typing import Any
 
-from dropsvc._engine import CHALLENGES
+from dropsvc._engine import ADMISSIONS, CHALLENGES
 from dropsvc.challenges import ALGORITHMS, DEFAULT_ALGORITHM, DEFAULT_COST, MAX_COST
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
@@ -17,7 +17,7 @@ MAX_PER_USER_LIMIT = 100
 MAX_HOLD_SECONDS = 7 * 24 * 3600
 MAX_TIME_MS = 10**14  # ~ year 5138: anything later is a unit mistake (seconds vs ms)
 MAX_ADMIT_SECONDS = 7 * 24 * 3600
-DEFAULT_ADMIT_SECONDS = 120  # SPEC 11, for queue drops
+DEFAULT_ADMIT_SECONDS = {"queue": 120, "draw": 3600}  # SPEC 11
 
 # What the admin routes and the CLI take (the HTTP/CLI surface)...
 REQUIRED_FIELDS = ("slug", "name", "price", "total_stock")
@@ -28,7 +28,7 @@ EDITABLE_FIELDS = ("slug", "name", "description", "image_url", "price", "total_s
 # ...and fair admission's fields (SPEC 11), on create and patch alike (LINE_FIELDS frozen once a ticket exists)
 ADMISSION_FIELDS = ("admission", "admit_seconds", "admission_margin", "entries_close_at", "challenge", "pow_algorithm",
                     "pow_cost")
-AVAILABLE_ADMISSIONS = ("open", "queue")  # of the engine's ADMISSIONS: draw comes with the next issue
+AVAILABLE_ADMISSIONS = ADMISSIONS  # open, queue, draw
 QUEUE_FIELDS = ("admit_seconds", "admission_margin")  # NULL on an open drop
 POW_FIELDS = ("pow_algorithm", "pow_cost")  # NULL unless the drop's challenge is pow
 # what a line's tickets were issued under: changing them once the line has a ticket is tickets_exist
@@ -121,19 +121,15 @@ def _check_field(field: str, value: Any) -> Any:
 
 def _check_admission_field(field: str, value: Any) -> Any:
     if field == "admission":
-        if value == "draw":
-            raise InvalidDropField("admission 'draw' is not available yet: use 'open' or 'queue'", field)
         if value not in AVAILABLE_ADMISSIONS:
-            raise InvalidDropField("admission must be 'open' or 'queue'", field)
+            raise InvalidDropField("admission must be 'open', 'queue' or 'draw'", field)
         return value
     if field == "admit_seconds":
         return None if value is None else _integer(field, value, 1, MAX_ADMIT_SECONDS)
     if field == "admission_margin":
         return None if value is None else _integer(field, value, 0, MAX_STOCK)
     if field == "entries_close_at":
-        if value is not None:
-            raise InvalidDropField("entries_close_at is for draw drops, which are not available yet", field)
-        return value
+        return None if value is None else _integer(field, value, 0, MAX_TIME_MS)
     if field == "challenge":
         if value not in CHALLENGES:
             raise InvalidDropField("challenge must be 'none' or 'pow'", field)
@@ -207,15 +203,17 @@ def _check_window(row: dict[str, Any]) -> None:
 
 
 def _settle_admission(row: dict[str, Any], given: dict[str, Any]) -> None:
-    """A queue drop's unset queue fields take SPEC 11's defaults; an open drop has none.
+    """A line's unset fields take SPEC 11's defaults; an open drop has none.
 
     Giving one for an open drop is refused; a drop switched back to open
-    drops the values it had as a queue. The same for the proof of work's terms.
+    drops the values it had as a queue. The same for the proof of work's terms
+    and for ``entries_close_at``, a draw's only (``_settle_draw``).
     """
     _settle_challenge(row, given)
-    if row["admission"] == "queue":
+    _settle_draw(row, given)
+    if row["admission"] in DEFAULT_ADMIT_SECONDS:
         if row["admit_seconds"] is None:
-            row["admit_seconds"] = DEFAULT_ADMIT_SECONDS
+            row["admit_seconds"] = DEFAULT_ADMIT_SECONDS[row["admission"]]
         if row["admission_margin"] is None:
             row["admission_margin"] = max(1, row["total_stock"] // 5)
         return
@@ -225,11 +223,38 @@ def _settle_admission(row: dict[str, Any], given: dict[str, Any]) -> None:
         row[field] = None
 
 
+def _settle_draw(row: dict[str, Any], given: dict[str, Any]) -> None:
+    """A draw: ``entries_close_at`` required, ``starts_at < entries_close_at <= ends_at - admit_seconds``
+    (when ends_at is set; admit_seconds as it will be), no margin (0; another value refused). Any other
+    drop has no ``entries_close_at`` (refused when given; a drop switched away from draw drops it)."""
+    if row["admission"] != "draw":
+        if given.get("entries_close_at") is not None:
+            raise InvalidDropField("entries_close_at is for draw drops only (admission 'draw')", "entries_close_at")
+        row["entries_close_at"] = None
+        return
+    if given.get("admission_margin") not in (None, 0):
+        raise InvalidDropField("admission_margin is always 0 for a draw: the winners are exactly the stock's"
+                               " worth, and units that come back go to the waitlist", "admission_margin")
+    row["admission_margin"] = 0
+    closes_at = row["entries_close_at"]
+    if closes_at is None:
+        raise InvalidDropField("entries_close_at is required for a draw (when entries close and the draw"
+                               " happens, Unix milliseconds)", "entries_close_at")
+    if closes_at <= row["starts_at"]:
+        raise InvalidDropField("entries_close_at must be after starts_at (entries run from starts_at"
+                               " to entries_close_at)", "entries_close_at")
+    admit_ms = (row["admit_seconds"] or DEFAULT_ADMIT_SECONDS["draw"]) * 1000
+    if row["ends_at"] is not None and closes_at > row["ends_at"] - admit_ms:
+        raise InvalidDropField("entries_close_at must leave the winners admit_seconds before ends_at"
+                               " (entries_close_at <= ends_at - admit_seconds)", "entries_close_at")
+
+
 def _settle_challenge(row: dict[str, Any], given: dict[str, Any]) -> None:
     """A pow challenge needs a line and takes the default ALTCHA terms when unset; without one, none."""
     if row["challenge"] == "pow":
         if row["admission"] == "open":
-            raise InvalidDropField("challenge 'pow' is for a drop with a line (admission queue)", "challenge")
+            raise InvalidDropField("challenge 'pow' is for a drop with a line (admission queue or draw)",
+                                   "challenge")
         if row["pow_algorithm"] is None:
             row["pow_algorithm"] = DEFAULT_ALGORITHM
         if row["pow_cost"] is None:
@@ -241,11 +266,16 @@ def _settle_challenge(row: dict[str, Any], given: dict[str, Any]) -> None:
         row[field] = None
 
 
+def sales_start(row: dict[str, Any]) -> int:
+    """When purchases open: ``starts_at``, or a draw's ``entries_close_at`` (the draw)."""
+    return row["entries_close_at"] if row.get("admission") == "draw" else row["starts_at"]
+
+
 def drop_status(row: dict[str, Any], now: int) -> str:
-    """upcoming | live | sold_out | ended, as a shopper would read it now."""
+    """upcoming | live | sold_out | ended, as a shopper would read it now (a draw: upcoming until the draw)."""
     if row["ends_at"] is not None and now >= row["ends_at"]:
         return "ended"
-    if now < row["starts_at"]:
+    if now < sales_start(row):
         return "upcoming"
     if row["sold"] >= row["total_stock"]:
         return "sold_out"

@@ -7,6 +7,7 @@ check, without the service:
 
 - the seed is the one committed to at the drop's creation (``SHA-256(seed) == commitment``);
 - every draw key is ``HMAC-SHA256(key = the seed, message = ticket_id)``; ``fifo`` tickets have none;
+- a draw's tickets (kind ``entry``) are all entries: a draw takes no ``fifo`` joins after its close;
 - the order was fixed by the seed: the pre-queue (or the draw's entries) in ascending draw-key
   order takes positions 1..P, ``fifo`` tickets follow in join order. A ticket may only have moved
   back from its first place (``first_position``: skipped as absent, it checked in later and went
@@ -26,7 +27,8 @@ import hmac
 from collections.abc import Iterable
 from typing import Any
 
-PREQUEUE_KINDS = ("prequeue", "entry")
+DRAW_KIND = "entry"  # a draw's tickets, every one of them
+PREQUEUE_KINDS = ("prequeue", DRAW_KIND)
 KINDS = (*PREQUEUE_KINDS, "fifo")
 TICKET_FIELDS = ("ticket_id", "joined_at", "kind", "draw_key", "position", "checked_in_at", "admitted_at",
                  "outcome")
@@ -80,6 +82,10 @@ def _shape_problems(tickets: list[dict[str, Any]]) -> list[str]:
             problems.append(f"ticket {number}: unknown kind {ticket['kind']!r}")
         if not isinstance(ticket["admitted_at"], list):
             problems.append(f"ticket {number}: admitted_at must be a list")
+    kinds = {ticket.get("kind") for ticket in tickets}
+    if DRAW_KIND in kinds and len(kinds) > 1:
+        problems += [f"ticket {ticket['ticket_id']}: a draw's tickets are all entries, not {ticket['kind']!r}"
+                     for ticket in tickets if ticket.get("kind") != DRAW_KIND]
     return problems
 
 

@@ -125,8 +125,11 @@ const STATE_LABELS = { live: 'Live', upcoming: 'Upcoming', starting: 'Starting',
 
 const BUY_LABELS = { live: 'Buy', upcoming: 'Not open yet', starting: 'Opening…', sold_out: 'Sold out', ended: 'Ended' };
 
+// When purchases open: at the start, or a draw's at its draw (the close of its entries).
+const opensAt = (drop) => (drop.admission === 'draw' ? drop.entries_close_at : drop.starts_at);
+
 function dropState(drop, now) {
-  if (drop.status === 'upcoming' && now >= drop.starts_at) return 'starting';  // the next poll says live
+  if (drop.status === 'upcoming' && now >= opensAt(drop)) return 'starting';  // the next poll says live
   return drop.status;
 }
 
@@ -137,7 +140,7 @@ function purchaseAnswer(reply, drop) {
   const words = {
     sold_out: 'Sold out: every unit is taken. Reservations that are not paid come back, so look again later.',
     per_user_limit: `Limit reached: at most ${drop.per_user_limit} per shopper, and this would take you over it.`,
-    not_started: `Not started yet: this drop opens at ${clockTime(drop.starts_at)}.`,
+    not_started: `Not started yet: this drop opens at ${clockTime(opensAt(drop))}.`,
     ended: 'This drop has ended.',
     drop_not_found: 'This drop is no longer available.',
     buyer_required: BUYER_REQUIRED_WORDS,
@@ -207,6 +210,13 @@ document.addEventListener('alpine:init', () => {
     destroy() { clearInterval(this.ticker); },
     vnd,
     countdown: (at, now) => duration(at - now),
+    // the countdown: to the start, or a draw's to its entries opening, then to the draw
+    countdownTo: (drop, now) => (drop.admission === 'draw' && now < drop.starts_at ? drop.starts_at : opensAt(drop)),
+    countdownText(drop, now) {
+      if (dropState(drop, now) === 'starting') return 'Starting now';
+      if (drop.admission !== 'draw') return 'Starts in';
+      return now < drop.starts_at ? 'Entries open in' : 'The draw in';
+    },
     holdLeft: (order, now) => duration(order.expires_at - now),
     isoTime: (ms) => new Date(ms).toISOString(),
     state: dropState,

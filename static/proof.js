@@ -82,7 +82,7 @@ function proofParts() {
     powLine() { return this.drop.challenge === 'pow'; },
     proofBlocked() { return this.powLine() ? proofUnsupported() : ''; },
     proofText() { return this.proof === 'checking' || (this.proof === 'done' && this.lineBusy) ? PROOF_WORDS[this.proof] : ''; },
-    joinLabel() { return this.proof === 'failed' ? 'Try again' : 'Join the line'; },
+    joinLabel() { return this.proof === 'failed' ? 'Try again' : this.words.join; },
     // {altcha: payload} for the join's body, or {error: words}
     async solve() {
       this.proof = 'checking';
@@ -102,7 +102,7 @@ function proofParts() {
     refused(reply) {
       this.proof = 'failed';
       if (this.$refs.widget && this.$refs.widget.reset) this.$refs.widget.reset();
-      return errorCode(reply) === 'challenge_failed' ? challengeFailedText(reply) : joinError(reply);
+      return errorCode(reply) === 'challenge_failed' ? challengeFailedText(reply) : joinError(reply, this.words.errors);
     },
   };
 }

@@ -1,4 +1,5 @@
-// A queue drop's line on the shopper page (SPEC 11): join, wait, check in, the turn to buy, leave.
+// A queue drop's line on the shopper page (SPEC 11): join, wait, check in, the turn to buy, leave. A draw
+// is the same line with other words: enter, "you're in the draw", then "you won" or the waitlist.
 // Loaded after app.js (whose helpers it uses) and before Alpine, like it. The card's `line` component
 // polls the public queue document (cacheable, the same for everyone) at its poll_after_ms, and views the
 // shopper's own ticket (which checks it in) only when that can tell something new: once in the check-in
@@ -14,7 +15,7 @@ const FAR_POLL_MS = 10000;                // the queue document while the start 
 const WARN_AT_MS = [30000, 60000];        // the turn's warnings, most urgent first
 const FINAL_TICKETS = ['used', 'lapsed', 'left', 'sold_out', 'ended', 'voided'];
 const PAGE_TITLE = document.title;
-const TURN_TITLE = "It's your turn! — " + PAGE_TITLE;
+const titled = (words) => `${words} — ${PAGE_TITLE}`;
 
 const savedTickets = keptByDrop('dropsvc.tickets');  // the ticket id joined from this browser, by drop
 
@@ -45,10 +46,11 @@ const JOIN_WORDS = {
   drop_not_found: 'This drop is no longer available.',
 };
 
-function joinError(reply) {
+function joinError(reply, words = JOIN_WORDS) {
   if (!reply) return "We couldn't reach the shop. Try again.";
   if (reply.status === 429) return 'Too many tries to join from your network. Wait a minute, then try again.';
-  return JOIN_WORDS[errorCode(reply)] || errorMessage(reply) || `Joining failed (HTTP ${reply.status}). Try again.`;
+  const code = errorCode(reply);
+  return words[code] || JOIN_WORDS[code] || errorMessage(reply) || `Joining failed (HTTP ${reply.status}). Try again.`;
 }
 
 function waitText(seconds) {
@@ -58,6 +60,52 @@ function waitText(seconds) {
 }
 
 const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+
+// h:mm left, rounded up to the minute (a draw's winners have an hour or so)
+function hoursMinutes(ms) {
+  const minutes = Math.max(0, Math.ceil(ms / 60000));
+  return `${Math.floor(minutes / 60)}:${pad(minutes % 60)}`;
+}
+
+function spanWords(seconds) {
+  return seconds % 3600 === 0 ? plural(seconds / 3600, 'hour', 'hours') : plural(Math.round(seconds / 60), 'minute', 'minutes');
+}
+
+// What each kind of line says; the page's structure is the same for both. `titles`: a hidden tab's title
+// when the line comes to that phase.
+const LINE_WORDS = {
+  queue: {
+    intro: () => 'This drop sells through a line. Join before the start and your place is drawn at random when it opens;'
+      + ' after that, places go in the order people join.',
+    join: 'Join the line',
+    leave: 'Leave the line',
+    note: 'Your place is kept by this browser: clearing its cookies or changing device loses it.',
+    inLine: (waiting) => `${waiting} in line, your place is drawn at the start.`,
+    turn: "It's your turn:",
+    turnLeft: duration,
+    titles: { turn: "It's your turn!" },
+    errors: JOIN_WORDS,
+  },
+  draw: {
+    intro: (drop, now) => (now < drop.starts_at ? `Entries open at ${clockTime(drop.starts_at)}. ` : '')
+      + `This drop is a draw: enter before ${clockTime(drop.entries_close_at)}, when the winners are drawn at random`
+      + ` and each has ${spanWords(drop.admit_seconds)} to buy. Everyone else is on the waitlist, in the draw's order,`
+      + ' for the units that come back.',
+    join: 'Enter the draw',
+    leave: 'Leave the draw',
+    note: 'Your entry is kept by this browser: clearing its cookies or changing device loses it.',
+    inLine: (waiting, drop) => `You're in the draw: ${plural(waiting, 'entry', 'entries')} so far.`
+      + ` The draw is at ${clockTime(drop.entries_close_at)}.`,
+    turn: 'You won:',
+    turnLeft: hoursMinutes,
+    titles: { turn: 'You won!', waitlist: 'Not this time' },
+    errors: {
+      queue_closed: 'Entries are closed: the draw has been made.',
+      entries_not_open: 'Entries are not open yet: come back when they open.',
+    },
+  },
+};
+const LINE_TITLES = new Set(Object.values(LINE_WORDS).flatMap((words) => Object.values(words.titles).map(titled)));
 
 document.addEventListener('alpine:init', () => {
   // On every card; inert unless the drop's admission is `queue`.
@@ -74,7 +122,10 @@ document.addEventListener('alpine:init', () => {
     onAnswer: null,
     onVisible: null,
     ...proofParts(),  // proof.js: a line that asks for proof of work
-    get queued() { return this.drop.admission === 'queue'; },
+    get queued() { return this.drop.admission in LINE_WORDS; },
+    get words() { return LINE_WORDS[this.drop.admission]; },
+    // when the line closes: a queue's at its start, a draw's entries at entries_close_at (the draw)
+    get closesAt() { return this.drop.admission === 'draw' ? this.drop.entries_close_at : this.drop.starts_at; },
     init() {
       const ticketId = this.queued ? savedTickets.get(this.drop.id) : null;
       if (ticketId) this.follow(ticketId);
@@ -93,19 +144,22 @@ document.addEventListener('alpine:init', () => {
     // -- what the shopper sees ---------------------------------------------------------------------
     phase(now) {
       const ticket = this.ticket, docState = this.doc && this.doc.state;
-      if (!ticket) return this.drop.status === 'ended' ? 'ended' : 'join';
+      if (!ticket && this.drop.status === 'ended') return 'ended';
+      if (!ticket) return this.drop.admission === 'draw' && now >= this.closesAt ? 'entries_closed' : 'join';
       if (FINAL_TICKETS.includes(ticket.state)) return ticket.state;
       if (docState === 'sold_out' || docState === 'ended') return docState;  // the line finished: say so at once
       if (ticket.state === 'admitted') return ticket.admitted_until > now ? 'turn' : 'lapsed';
-      return ticket.position === null ? 'drawing' : 'waiting';
+      if (ticket.position === null) return 'drawing';
+      return this.drop.admission === 'draw' ? 'waitlist' : 'waiting';  // a draw's waiting entries: its waitlist
     },
-    inLine: (phase) => ['drawing', 'waiting', 'turn'].includes(phase),
+    inLine: (phase) => ['drawing', 'waiting', 'waitlist', 'turn'].includes(phase),
+    canJoin(now) { return this.drop.admission !== 'draw' || now >= this.drop.starts_at; },
     ticketToken() { return this.queued && this.ticket ? this.ticket.token : null; },
     canOrder(drop, now) { return this.queued ? this.phase(now) === 'turn' : this.canBuy(drop, now); },
     orderLabel(drop, now) { return this.queued && this.phase(now) === 'turn' ? 'Buy' : this.buyLabel(drop, now); },
-    drawingText() {
-      const waiting = this.doc ? this.doc.waiting : 1;
-      return `${waiting} in line, your place is drawn at the start.`;
+    drawingText() { return this.words.inLine(this.doc ? this.doc.waiting : 1, this.drop); },
+    waitlistText() {
+      return this.ticket && this.ticket.position ? `Not this time (you are number ${this.ahead() + 1} on the waitlist).` : '';
     },
     // waiting tickets ahead: the view's count, lowered since by what the public document shows admitted
     ahead() {
@@ -126,7 +180,7 @@ document.addEventListener('alpine:init', () => {
       const through = this.doc ? this.doc.admitted_through : 0;
       return Math.min(100, Math.round((100 * through) / this.ticket.position));
     },
-    turnLeft(now) { return duration(this.ticket.admitted_until - now); },
+    turnLeft(now) { return this.words.turnLeft(this.ticket.admitted_until - now); },
     warning(now) {
       if (this.phase(now) !== 'turn') return '';
       const left = this.ticket.admitted_until - now;
@@ -134,7 +188,8 @@ document.addEventListener('alpine:init', () => {
       if (left <= WARN_AT_MS[1]) return 'Less than a minute left to buy.';
       return '';
     },
-    endText: (phase) => ({ used: 'You bought with your turn.', left: 'You left the line.' })[phase]
+    endText: (phase) => ({ used: 'You bought with your turn.', left: 'You left the line.',
+      entries_closed: 'Entries are closed: the draw has been made.' })[phase]
       || (FINAL_TICKETS.includes(phase) || phase === 'ended' ? NOT_ADMITTED_WORDS[phase] : ''),
     seed() { return this.doc ? this.doc.seed : null; },
     short: (hex) => (hex ? hex.slice(0, 16) + '…' : ''),
@@ -145,7 +200,9 @@ document.addEventListener('alpine:init', () => {
         const body = this.powLine() ? await this.solve() : {};
         if (body.error) return body.error;
         const reply = await send('POST', `/api/drops/${this.drop.id}/tickets`, { body });
-        if (reply.status !== 200 && reply.status !== 201) return this.powLine() ? this.refused(reply) : joinError(reply);
+        if (reply.status !== 200 && reply.status !== 201) {
+          return this.powLine() ? this.refused(reply) : joinError(reply, this.words.errors);
+        }
         savedTickets.put(this.drop.id, reply.data.ticket_id);
         this.show(reply.data);
         this.follow(reply.data.ticket_id);
@@ -197,7 +254,8 @@ document.addEventListener('alpine:init', () => {
       if (reply.status === 404) { savedTickets.put(this.drop.id, null); this.ticket = null; return; }
       if (reply.status !== 200) throw new Error(`HTTP ${reply.status}`);
       this.show(reply.data, at);
-      if (at >= this.drop.starts_at - CHECK_IN_LEAD_MS) this.checkedIn = true;  // a view checks in (not a join)
+      // a view checks in (not a join); a draw's entry is checked in by being made
+      if (this.drop.admission === 'draw' || at >= this.closesAt - CHECK_IN_LEAD_MS) this.checkedIn = true;
     },
     show(ticket, at = serverNow()) {
       this.ticket = ticket;
@@ -209,7 +267,7 @@ document.addEventListener('alpine:init', () => {
     viewDue() {
       const now = serverNow(), ticket = this.ticket, doc = this.doc;
       if (FINAL_TICKETS.includes(ticket.state)) return false;
-      if (!this.checkedIn) return now >= this.drop.starts_at - CHECK_IN_LEAD_MS;
+      if (!this.checkedIn) return now >= this.closesAt - CHECK_IN_LEAD_MS;
       if (ticket.position === null) return doc.state !== 'entries_open';  // closed: the place is drawn
       if (doc.state === 'sold_out' || doc.state === 'ended') return this.docKey() !== this.viewedKey;
       const soon = now - this.viewedAt >= TURN_VIEW_MS, moved = this.docKey() !== this.viewedKey;
@@ -220,20 +278,18 @@ document.addEventListener('alpine:init', () => {
     },
     nextPollMs() {
       const wait = this.doc ? this.doc.poll_after_ms : POLL_MS;
-      const untilStart = this.drop.starts_at - serverNow();
+      const untilStart = this.closesAt - serverNow();
       // far from the start nothing moves: poll slowly, but wake for the check-in window and the start
       if (untilStart > 60000) return Math.min(Math.max(wait, FAR_POLL_MS), untilStart - 60000 + 100);
       return wait;
     },
 
-    // -- a turn that comes in a hidden tab shows in its title ---------------------------------------------
+    // -- a turn (a draw's outcome) that comes in a hidden tab shows in its title -----------------------------
     flagTurn() {
-      if (this.phase(serverNow()) === 'turn') {
-        if (document.hidden) document.title = TURN_TITLE;
-      } else {
-        this.restoreTitle();
-      }
+      const words = this.words.titles[this.phase(serverNow())];
+      if (!words) this.restoreTitle();
+      else if (document.hidden) document.title = titled(words);
     },
-    restoreTitle() { if (document.title === TURN_TITLE) document.title = PAGE_TITLE; },
+    restoreTitle() { if (LINE_TITLES.has(document.title)) document.title = PAGE_TITLE; },
   }));
 });

@@ -80,7 +80,8 @@ QUEUE_OPERATIONS: dict[tuple[str, str], dict[str, Any]] = {
         {"201": json_body("joined: the new ticket", "Ticket", headers={"Location": {"schema": {"type": "string"}}}),
          "200": json_body("this buyer's ticket, as it is", "Ticket"),
          "404": error("drop_not_found, or no_queue (an open drop)"),
-         "409": error(BUYER_409 + ", or queue_closed (the drop has ended)"), **BODY_ERRORS,
+         "409": error(BUYER_409 + ", queue_closed (the drop has ended; a draw: its entries closed) or"
+                             " entries_not_open (a draw before its starts_at)"), **BODY_ERRORS,
          "422": error("invalid_field, or challenge_failed: the line asks for a proof of work and the altcha"
                       " payload is missing, malformed, forged, expired, another buyer's or drop's, wrong or reused"),
          **CLIENT_ERRORS, **BUSY}, tag="queue", requestBody=body("JoinRequest")),

@@ -67,12 +67,16 @@ DROP_FIELDS: dict[str, Any] = {
     # fair admission (SPEC 11); admission, starts_at, entries_close_at and admission_margin are 409
     # tickets_exist once the line has a ticket
     "admission": {"enum": list(AVAILABLE_ADMISSIONS), "default": "open",
-                  "description": "queue: buyers join a line and buy when admitted (draw: not available yet)"},
+                  "description": "queue: buyers join a line and buy when admitted; draw: buyers enter until"
+                                 " entries_close_at, winners drawn then buy when admitted"},
     "admit_seconds": {"type": ["integer", "null"], "minimum": 1, "maximum": MAX_ADMIT_SECONDS,
-                      "description": "how long an admitted ticket may buy (queue only; default 120)"},
+                      "description": "how long an admitted ticket may buy (queue 120, draw 3600 by default)"},
     "admission_margin": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_STOCK,
-                         "description": "extra tickets in the first wave (queue only; default max(1, stock // 5))"},
-    "entries_close_at": {"type": "null", "description": "draw drops only, not available yet"},
+                         "description": "extra tickets in the first wave (queue only; default max(1, stock // 5);"
+                                        " always 0 for a draw)"},
+    "entries_close_at": {"type": ["integer", "null"], "minimum": 0, "maximum": MAX_TIME_MS,
+                         "description": "draw only, required: entries close and the draw happens (Unix ms);"
+                                        " starts_at < entries_close_at <= ends_at - admit_seconds"},
     # proof of work to join the line (challenge is 409 tickets_exist once the line has a ticket)
     "challenge": {"enum": list(CHALLENGES), "default": "none",
                   "description": "pow: a join needs a solved ALTCHA challenge (GET /api/drops/{id}/challenge)"},

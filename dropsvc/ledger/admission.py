@@ -4,7 +4,8 @@ Counted in units: each ticket may buy ``per_user_limit`` units; ``remaining`` = 
 the admitted-and-unused units are the tickets in state ``admitted`` (a purchase makes its ticket
 ``used``) times per_user_limit. Each pass over a drop, one write transaction, in this order:
 
-1. the close, at or after ``starts_at``, if not recorded yet (``queue.close_line``);
+1. the close, at or after ``starts_at`` (a draw's: ``entries_close_at``, the draw), if not recorded yet
+   (``queue.close_line``);
 2. ``ends_at`` passed: every waiting, admitted or absent ticket is ``ended``, once;
 3. lapses: an admitted ticket at or past its ``admitted_until`` is ``lapsed`` (final);
 4. ``remaining == 0``: the admitted tickets go back to ``waiting`` at their own positions (so a
@@ -15,6 +16,9 @@ the admitted-and-unused units are the tickets in state ``admitted`` (a purchase 
    plus ``admission_margin`` in the first wave only. After it the line is kept at admitted-and-unused
    >= remaining, so each unit that comes back (a hold expired or cancelled, a lapse, stock raised, a
    purchase of fewer units than the ticket allowed) admits the next ticket.
+
+A draw is the same line with margin 0: its first wave admits exactly the stock's worth of entries in
+draw-key order (the winners), and the entries after them wait as its waitlist.
 
 A pass reads first, on a reader (``pass_has_work``: a close, lapses or the end due, units to admit,
 admitted tickets to send back, the finish), and takes the write lock only when something would
@@ -45,16 +49,19 @@ CHECK_IN_LEAD_MS = 10 * 60 * 1000  # a holder checks in from 10 minutes before t
 WAVE_BATCH = 256  # waiting tickets read at a time while a pass looks for present ones
 COUNTS = ("closed", "admitted", "absent", "lapsed", "returned", "sold_out", "ended")
 
-# queue drops admission may have work for: started, not ended yet (drops are few: no index)
+# when a line closes: a queue's at starts_at, a draw's at entries_close_at (the draw)
+CLOSES_AT_SQL = "CASE d.admission WHEN 'draw' THEN d.entries_close_at ELSE d.starts_at END"
+# lines admission may have work for: closing or closed, not ended yet (drops are few: no index)
 ACTIVE_DROPS_SQL = (
     "SELECT d.id FROM drops d LEFT JOIN queue_progress p ON p.drop_id = d.id"
-    " WHERE d.admission = 'queue' AND d.starts_at <= ? AND p.ended_at IS NULL ORDER BY d.id"
+    f" WHERE d.admission IN ('queue', 'draw') AND {CLOSES_AT_SQL} <= ? AND p.ended_at IS NULL ORDER BY d.id"
 )
 # what a pass reads first, at ?2: the drop, its close and progress, and what tells whether the pass has
 # work (the index on tickets by state answers the counts)
 PASS_SQL = (
     "SELECT d.admission, d.total_stock, d.sold, d.per_user_limit, d.admit_seconds, d.admission_margin,"
-    " d.starts_at, d.ends_at, c.closed_at, p.drop_id IS NOT NULL AS progress, p.first_wave_at, p.finished_at,"
+    f" {CLOSES_AT_SQL} AS closes_at, d.ends_at, c.closed_at, p.drop_id IS NOT NULL AS progress, p.first_wave_at,"
+    " p.finished_at,"
     " p.ended_at, p.paused_at,"
     " (SELECT COUNT(*) FROM tickets t WHERE t.drop_id = d.id AND t.state = 'admitted') AS admitted,"
     " EXISTS (SELECT 1 FROM tickets t WHERE t.drop_id = d.id AND t.state = 'admitted' AND t.admitted_until <= ?2)"
@@ -211,8 +218,8 @@ def record_check_in(tx: Any, drop_id: int, ticket_id: int, buyer: str, at: int) 
 
 
 def _in_line(drop: dict[str, Any], at: int) -> bool:
-    """A pass has a line to look at: a queue drop, started at ``at``, not ended."""
-    return drop["admission"] == "queue" and at >= drop["starts_at"] and drop["ended_at"] is None
+    """A pass has a line to look at: a queue or draw drop, at or past its close at ``at``, not ended."""
+    return drop["admission"] in KIND_BEFORE_CLOSE and at >= drop["closes_at"] and drop["ended_at"] is None
 
 
 def pass_has_work(drop: dict[str, Any], at: int, held: Callable[[], int]) -> bool:
@@ -245,8 +252,8 @@ def queue_state_of(row: dict[str, Any], held: int, now: int) -> str:
     """
     if row["ended_at"] is not None or (row["ends_at"] is not None and now >= row["ends_at"]):
         return "ended"
-    if row["closed_at"] is None:
-        return "entries_open"  # a queue drop takes joins from its creation (upcoming: a draw's, later)
+    if row["closed_at"] is None:  # a queue takes joins from its creation, a draw's entries from starts_at
+        return "upcoming" if row["admission"] == "draw" and now < row["starts_at"] else "entries_open"
     if row["total_stock"] - row["sold"] > 0:
         return "admitting"
     return "sold_out" if row["finished_at"] is not None and not held else "all_held"

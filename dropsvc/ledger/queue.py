@@ -146,7 +146,8 @@ class QueueMixin:
 
         ``ok`` a new ticket; ``same`` this buyer's ticket as it is (also after
         the line closed); ``not_found``; ``no_queue`` (an open drop);
-        ``queue_closed`` at or after ``ends_at``. Decided by the engine in the
+        ``queue_closed`` at or after ``ends_at`` (a draw: ``entries_close_at``, or its close recorded);
+        ``entries_not_open`` (a draw before ``starts_at``). Decided by the engine in the
         group commit (``Core.join_ticket``, batched with other joins and
         purchases); the time is read inside the write transaction unless ``now`` is given.
         """
@@ -159,7 +160,8 @@ class QueueMixin:
             return outcome, None
         ticket = dict.fromkeys(TICKET_NAMES)  # a new ticket: waiting, nothing else recorded yet
         ticket.update(drop_id=drop_id, ticket_id=ticket_id, buyer=buyer, joined_at=joined_at, kind=kind,
-                      state="waiting", position=position)
+                      state="waiting", position=position,
+                      checked_in_at=joined_at if kind == "entry" else None)  # as the engine's INSERT wrote it
         return outcome, ticket
 
     def ticket_of(self, drop_id: int, ticket_id: int) -> dict[str, Any] | None:

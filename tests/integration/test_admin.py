@@ -160,14 +160,25 @@ def test_a_queue_drop_is_made_and_changed_through_the_admin_routes(api):
     assert (back.status, back.json["admit_seconds"], back.json["commitment"]) == (200, None, None)
 
 
+T0 = 10**12  # a draw's times in the refusals: entries from T0, the draw a minute later
+DRAW_TIMES = {"starts_at": T0, "entries_close_at": T0 + 60_000}
+
+
 @pytest.mark.parametrize(("fields", "field", "words"), [
-    ({"admission": "draw"}, "admission", "'draw' is not available yet"),
-    ({"admission": "fifo"}, "admission", "admission must be 'open' or 'queue'"),
+    ({"admission": "draw"}, "entries_close_at", "entries_close_at is required for a draw"),
+    ({"admission": "draw", **DRAW_TIMES, "entries_close_at": T0}, "entries_close_at", "must be after starts_at"),
+    ({"admission": "draw", **DRAW_TIMES, "ends_at": T0 + 3_600_000}, "entries_close_at", "ends_at - admit_seconds"),
+    ({"admission": "draw", **DRAW_TIMES, "ends_at": T0 + 120_000, "admit_seconds": 61}, "entries_close_at",
+     "ends_at - admit_seconds"),
+    ({"admission": "draw", **DRAW_TIMES, "admission_margin": 1}, "admission_margin", "always 0 for a draw"),
+    ({"admission": "draw", **DRAW_TIMES, "entries_close_at": 1.5}, "entries_close_at", "must be an integer"),
+    ({"entries_close_at": T0}, "entries_close_at", "for draw drops only"),
+    ({"admission": "fifo"}, "admission", "admission must be 'open', 'queue' or 'draw'"),
     ({"admit_seconds": 60}, "admit_seconds", "for queue drops only"),
     ({"admission": "queue", "admit_seconds": 0}, "admit_seconds", "admit_seconds must be from 1"),
     ({"admission": "queue", "admission_margin": -1}, "admission_margin", "admission_margin must be from 0"),
     ({"admission": "queue", "admission_margin": "2"}, "admission_margin", "must be an integer"),
-    ({"admission": "queue", "entries_close_at": 10**12}, "entries_close_at", "draw drops"),
+    ({"admission": "queue", "entries_close_at": 10**12}, "entries_close_at", "for draw drops only"),
     ({"commitment": "0" * 64}, "commitment", "commitment"),
     ({"challenge": "pow"}, "challenge", "for a drop with a line"),
     ({"admission": "queue", "challenge": "captcha"}, "challenge", "challenge must be 'none' or 'pow'"),
@@ -226,3 +237,33 @@ def test_admin_body_must_be_json(api, service):
 def test_the_token_never_reaches_the_log(api, service):
     api.create_drop()
     assert service.admin_token not in service.log()
+
+
+def test_a_draw_is_made_with_its_defaults_upcoming_until_the_draw_and_its_close_frozen_by_an_entry(api, snapshot):
+    now = int(time.time() * 1000)
+    created = api.create_drop(total_stock=10, admission="draw", starts_at=now - 1000, entries_close_at=now + 3_600_000)
+    assert {field: created[field] for field in ADMISSION_FIELDS} == {
+        "admission": "draw", "admit_seconds": 3600, "admission_margin": 0, "entries_close_at": now + 3_600_000,
+        "challenge": "none", "pow_algorithm": None, "pow_cost": None}
+    assert created["status"] == "upcoming"  # entries are open, purchases wait for the draw
+    path = f"/api/admin/drops/{created['id']}"
+    later = api.admin("PATCH", path, {"entries_close_at": now + 7_200_000, "ends_at": now + 7_200_000 + 3_600_000})
+    assert (later.status, later.json["entries_close_at"], later.json["status"]) == (200, now + 7_200_000, "upcoming")
+    tight = api.admin("PATCH", path, {"admit_seconds": 3601})  # the window would run past ends_at
+    assert (tight.status, tight.error_code) == (422, "invalid_field")
+    assert "ends_at - admit_seconds" in tight.json["error"]["message"]
+    as_queue = api.create_drop(admission="queue")
+    switched = api.admin("PATCH", f"/api/admin/drops/{as_queue['id']}",
+                         {"admission": "draw", "entries_close_at": as_queue["starts_at"] + 60_000})
+    assert (switched.status, switched.json["admission_margin"]) == (200, 0), switched.body  # the queue's margin goes
+    back = api.admin("PATCH", f"/api/admin/drops/{as_queue['id']}", {"admission": "queue"})
+    assert (back.status, back.json["entries_close_at"]) == (200, None), back.body
+
+    cookie = SimpleCookie(api.get("/").headers["set-cookie"])[COOKIE_NAME].value
+    entered = api.post(f"/api/drops/{created['id']}/tickets", {}, {"Cookie": f"{COOKIE_NAME}={cookie}"})
+    assert (entered.status, entered.json["kind"]) == (201, "entry"), entered.body
+    before = snapshot()
+    for change in ({"entries_close_at": now + 5_000_000}, {"admission": "queue"}):
+        refused = api.admin("PATCH", path, change)
+        assert (refused.status, refused.error_code) == (409, "tickets_exist"), refused.body
+    assert snapshot() == before

@@ -110,7 +110,13 @@ def test_drop_create_makes_a_queue_drop(tmp_path):
     assert len(drop["commitment"]) == 64
     drawn = run_cli("drop", "create", "--db", db, "--slug", "drawn", *NEW_DROP[2:],
                     "--admission", "draw")
-    assert drawn.returncode == 1 and "invalid_field: admission 'draw' is not available yet" in drawn.stderr
+    assert drawn.returncode == 1 and "invalid_field: entries_close_at is required for a draw" in drawn.stderr
+    drawn = run_cli("drop", "create", "--db", db, "--slug", "drawn", *NEW_DROP[2:], "--admission", "draw",
+                    "--starts-at", "1000", "--entries-close-at", "61000")
+    assert drawn.returncode == 0, drawn.stderr
+    drop = json.loads(drawn.stdout)
+    assert (drop["admission"], drop["entries_close_at"], drop["admit_seconds"], drop["admission_margin"]) == (
+        "draw", 61000, 3600, 0)
 
 
 def test_migrate_prints_the_schema_version(tmp_path):

@@ -150,21 +150,32 @@ def test_refusals_write_nothing_and_are_counted(engine, line, make_drop):
     assert engine.join_line(make_drop(), "ann") == ("no_queue", None)
     assert engine.join_line(10**6, "ann") == ("not_found", None)
     assert engine.join_line(line, "ann", now=END) == ("queue_closed", None)
+    draw = make_drop(admission="draw", starts_at=START, entries_close_at=END)
+    assert engine.join_line(draw, "ann", now=BEFORE) == ("entries_not_open", None)
     after = engine.counters()["joins"]
     assert {name: after[name] - before[name] for name in after} == {
-        "ok": 0, "same": 0, "not_found": 1, "no_queue": 1, "queue_closed": 1}
+        "ok": 0, "same": 0, "not_found": 1, "no_queue": 1, "queue_closed": 1, "entries_not_open": 1}
     assert engine.read("SELECT COUNT(*) AS n FROM tickets")[0]["n"] == 0
     with pytest.raises(TypeError):
         engine.join_ticket(line, "ann", now=1.5)
 
 
-def test_a_draw_takes_entries_until_its_entries_close(engine, line):
-    draw = line  # draws are not offered yet: the row made one by hand
-    engine.write(lambda tx: tx.execute("UPDATE drops SET admission = 'draw', entries_close_at = ? WHERE id = ?",
-                                       (START + 5_000, draw)))
+def test_a_draw_takes_entries_from_its_start_until_its_entries_close(engine, make_drop):
+    draw = make_drop(admission="draw", starts_at=START, entries_close_at=START + 5_000)
+    assert engine.join_line(draw, "ann", now=START - 1) == ("entries_not_open", None)
     outcome, ticket = engine.join_line(draw, "ann", now=START)
     assert outcome == "ok" and (ticket["kind"], ticket["position"]) == ("entry", None)
+    assert ticket["checked_in_at"] == START  # entering is being there
+    assert engine.ticket_of(draw, ticket["ticket_id"]) == ticket  # as the engine wrote it
+    assert engine.join_line(draw, "ann", now=START + 4_999)[0] == "same"
     assert engine.join_line(draw, "bob", now=START + 5_000) == ("queue_closed", None)
+    assert engine.join_line(draw, "ann", now=START + 5_000)[0] == "same"  # the entrant still finds the entry
+
+    early = make_drop(admission="draw", starts_at=START, entries_close_at=START + 5_000)
+    assert engine.join_line(early, "ann", now=START)[0] == "ok"
+    assert engine.record_close(early, now=START + 1_000)  # a close recorded early: no fifo joins in a draw
+    assert engine.join_line(early, "bob", now=START + 2_000) == ("queue_closed", None)
+    assert [row["kind"] for row in engine.read("SELECT kind FROM tickets WHERE drop_id = ?", (early,))] == ["entry"]
 
 
 def test_a_storage_failure_during_a_join_is_a_typed_error_and_the_line_goes_on(engine, line):

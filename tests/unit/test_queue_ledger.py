@@ -209,9 +209,12 @@ def test_admission_defaults_and_fields(engine, queue_drop, make_drop):
 
 
 @pytest.mark.parametrize(("fields", "field", "words"), [
-    ({"admission": "draw"}, "admission", "not available yet"),
-    ({"admission": "fifo"}, "admission", "open' or 'queue"),
-    ({"admission": None}, "admission", "open' or 'queue"),
+    ({"admission": "draw"}, "entries_close_at", "required for a draw"),
+    ({"admission": "draw", "starts_at": START, "entries_close_at": START}, "entries_close_at", "after starts_at"),
+    ({"admission": "draw", "starts_at": START, "entries_close_at": START + 1, "admission_margin": 2},
+     "admission_margin", "always 0"),
+    ({"admission": "fifo"}, "admission", "'queue' or 'draw'"),
+    ({"admission": None}, "admission", "'queue' or 'draw'"),
     ({"admit_seconds": 60}, "admit_seconds", "queue drops only"),
     ({"admission_margin": 2}, "admission_margin", "queue drops only"),
     ({"admission": "queue", "admit_seconds": 0}, "admit_seconds", "from 1"),
@@ -309,7 +312,7 @@ def test_ticket_kinds_and_states_are_checked_by_the_schema(engine, queue_drop):
 def test_the_lists_are_the_engines():
     assert ledger.TICKET_STATES is _engine.TICKET_STATES and ledger.TICKET_KINDS is _engine.TICKET_KINDS
     assert ledger.ADMISSIONS is _engine.ADMISSIONS
-    assert set(drops.AVAILABLE_ADMISSIONS) < set(_engine.ADMISSIONS)
+    assert set(drops.AVAILABLE_ADMISSIONS) == set(_engine.ADMISSIONS)
     assert set(queue.LEAVABLE_STATES) < set(_engine.TICKET_STATES)
     assert set(queue.KIND_BEFORE_CLOSE.values()) < set(_engine.TICKET_KINDS)
 

@@ -39,6 +39,8 @@ PRIVATE = "private, no-store"
 BUYER_REQUIRED = "the line needs the buyer cookie the drop's page gives"
 ITEM_ROUTE = "/api/drops/{drop_id}/tickets/{ticket_id}"
 TOKEN_CACHE = 65536  # tokens kept signed per process; the whole cache is dropped when full
+CLOSED_WORDS = {"queue": "the line is closed: the drop has ended",
+                "draw": "the draw's entries are closed: the draw is made at entries_close_at"}
 
 
 def ticket_not_found(ticket_id: object) -> ApiError:
@@ -146,7 +148,10 @@ class Tickets:
         if outcome == "no_queue":
             raise no_queue(number)
         if outcome == "queue_closed":
-            raise ApiError(409, "queue_closed", "the line is closed: the drop has ended")
+            drop = self.views.engine.get_drop(number) or {}
+            raise ApiError(409, "queue_closed", CLOSED_WORDS.get(drop.get("admission"), CLOSED_WORDS["queue"]))
+        if outcome == "entries_not_open":
+            raise ApiError(409, "entries_not_open", "the draw's entries open at its starts_at: come back then")
         if ticket is None:
             raise RuntimeError(f"join_line answered {outcome!r} without a ticket")
         send_json(resp, self.views.present(number, ticket, buyer_id), 201 if outcome == "ok" else 200)

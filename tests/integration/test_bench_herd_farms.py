@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from test_bench_herd import checked_run
 
 from bench.herd.farm_report import farm_table
@@ -20,27 +21,21 @@ def settings(farm: FarmTerms, **changes: Any) -> Settings:
     return Settings(**{**terms, **changes}, farm=farm)
 
 
-def test_a_tiny_pow_queue_run_with_farms_passes_the_bench_checks(tmp_path):
-    farm = FarmTerms(bots=2, identities=5, pow_algorithm="PBKDF2/SHA-256", pow_cost=5, solvers=2)
-    cfg = settings(farm, shoppers=12, stock=3, hold_seconds=2, seed=7, lead=3.0)
-    fig = checked_run("queue-pow", cfg, tmp_path)
+@pytest.mark.parametrize(("mode", "farm", "changes", "people", "name"), [
+    ("queue-pow", FarmTerms(bots=2, identities=5, pow_algorithm="PBKDF2/SHA-256", pow_cost=5, solvers=2),
+     {"shoppers": 12, "seed": 7, "lead": 3.0}, (12, 10), "`queue-pow` (PBKDF2/SHA-256, cost 5)"),
+    ("draw-pow", FarmTerms(bots=2, identities=4, pow_algorithm="SHA-256", pow_cost=1, solvers=2),
+     {"shoppers": 10, "seed": 11, "lead": 6.0}, (10, 8), "`draw-pow` (SHA-256, cost 1)"),
+])
+def test_a_tiny_pow_run_with_farms_passes_the_bench_checks(tmp_path, mode, farm, changes, people, name):
+    fig = checked_run(mode, settings(farm, stock=3, hold_seconds=2, **changes), tmp_path)
     assert any(text.startswith("dropsvc verify-fairness: exit 0") for _, text in fig.checks)
     assert fig.paid_units == fig.sold == 3
-    assert sum(fig.states.values()) == 22 and fig.states["bought"] == 3
+    identities = sum(people)
+    assert sum(fig.states.values()) == identities and fig.states["bought"] == 3
     tally = fig.outcome.tally
-    assert tally.answers[("join", 201)] == 22 and tally.answers[("challenge", 200)] == 22
-    assert (tally.solves["shopper"], tally.solves["bot"]) == (12, 10)
+    assert tally.answers[("join", 201)] == identities and tally.answers[("challenge", 200)] == identities
+    assert (tally.solves["shopper"], tally.solves["bot"]) == people
     assert tally.solve_cpu["bot"] > 0 and tally.solve_cpu["shopper"] > 0
-    table = farm_table([fig])
-    assert "`queue-pow` (PBKDF2/SHA-256, cost 5)" in table and "| 12 / 10 (2 bots x 5) |" in table
-
-
-def test_a_tiny_pow_draw_run_with_farms_passes_the_bench_checks(tmp_path):
-    farm = FarmTerms(bots=2, identities=4, pow_algorithm="SHA-256", pow_cost=1, solvers=2)
-    cfg = settings(farm, shoppers=10, stock=3, hold_seconds=2, seed=11, lead=6.0)
-    fig = checked_run("draw-pow", cfg, tmp_path)
-    assert any(text.startswith("dropsvc verify-fairness: exit 0") for _, text in fig.checks)
-    assert fig.paid_units == fig.sold == 3
-    assert sum(fig.states.values()) == 18 and fig.states["bought"] == 3
-    assert fig.outcome.tally.answers[("join", 201)] == 18
-    assert "`draw-pow` (SHA-256, cost 1)" in farm_table([fig])
+    bots = f"{farm.bots} bots x {farm.identities}"
+    assert name in farm_table([fig]) and f"| {people[0]} / {people[1]} ({bots}) |" in farm_table([fig])

@@ -7,14 +7,16 @@ from typing import Any
 
 from dropsvc.drops import now_ms
 
-TERMS_SQL = "SELECT admission, challenge, pow_algorithm, pow_cost FROM drops WHERE id = ?"
+TERMS_SQL = ("SELECT admission, challenge, pow_algorithm, pow_cost, starts_at, ends_at, entries_close_at"
+             " FROM drops WHERE id = ?")
 
 
 class ChallengesMixin:
     """The proof-of-work operations of ``Engine``."""
 
     def challenge_terms(self, drop_id: int) -> dict[str, Any] | None:
-        """The drop's ``admission``, ``challenge``, ``pow_algorithm`` and ``pow_cost``; None if unknown."""
+        """The drop's ``admission``, ``challenge``, ``pow_algorithm`` and ``pow_cost``, and the times its
+        line takes joins in (``starts_at``, ``ends_at``, ``entries_close_at``); None if unknown."""
         rows = self.read(TERMS_SQL, (drop_id,))
         return rows[0] if rows else None
 
@@ -31,3 +33,11 @@ class ChallengesMixin:
             return tx.changes == 1
 
         return self.write(spend)
+
+
+def takes_joins(terms: dict[str, Any], now: int) -> bool:
+    """Whether the line may take a new join at ``now`` by its times (a draw's entries window; a queue
+    until its end). When it may not, the join is refused for that, and no proof is asked for it."""
+    if terms["admission"] == "draw":
+        return terms["starts_at"] <= now < terms["entries_close_at"]
+    return terms["ends_at"] is None or now < terms["ends_at"]

@@ -103,3 +103,15 @@ def test_a_solution_works_once(shop):
     assert shop.engine.spend_challenge(shop.pow, nonce, now_ms() + 60_000)  # a twin request spent it first
     assert failed(shop.join_with(headers, payload)) == "reused"
     assert shop.tickets() == 0
+
+
+def test_a_join_the_line_refuses_by_its_times_gets_that_refusal_not_a_demand_for_proof(shop):
+    _, headers = shop.cookie()
+    pow_terms = {"price": 1, "total_stock": 1, "challenge": "pow", "pow_algorithm": "SHA-256", "pow_cost": 1}
+    ended = shop.engine.create_drop(slug="pow-ended", name="Ended", admission="queue", starts_at=now_ms() - 10_000,
+                                    ends_at=now_ms() - 1000, **pow_terms)
+    later = shop.engine.create_drop(slug="pow-draw", name="Draw", admission="draw", starts_at=now_ms() + 60_000,
+                                    entries_close_at=now_ms() + 120_000, **pow_terms)
+    assert code(shop.join(headers, ended)) == (409, "queue_closed")
+    assert code(shop.join(headers, later)) == (409, "entries_not_open")
+    assert shop.engine.read("SELECT COUNT(*) AS n FROM tickets")[0]["n"] == 0

@@ -6,7 +6,9 @@ for none, ``no_queue`` for an open drop. The join (``tickets.Tickets``) then car
 widget's payload as ``altcha``; ``Proofs.prove`` checks it before a new ticket is made: missing,
 malformed, forged, expired, another buyer's or drop's, wrong or already used: 422
 ``challenge_failed`` (the message says which), and nothing changes. A buyer who already holds
-a ticket joins again (200, the same ticket) without a new proof.
+a ticket joins again (200, the same ticket) without a new proof, and a join the line refuses by
+its times (a draw's entries not open or closed, a queue ended) gets that refusal, not a demand
+for a proof.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import falcon
 
 from dropsvc.buyers import USER_ID_PREFIX
 from dropsvc.challenges import ChallengeFailed, Challenges
+from dropsvc.drops import now_ms
 from dropsvc.http.errors import ApiError, not_found
 from dropsvc.http.resources.common import send_json
 from dropsvc.http.resources.drops import drop_not_found, drop_number
 from dropsvc.http.resources.tickets import PRIVATE, TicketViews, no_queue
 from dropsvc.ledger import Engine
+from dropsvc.ledger.challenges import takes_joins
 
 
 def challenge_failed(reason: str, message: str) -> ApiError:
@@ -48,8 +52,8 @@ class Proofs:
         """A join's proof of work, checked and spent; nothing to do for a line without one, or for a
         buyer already holding a ticket (joining again makes no new identity)."""
         terms = self.engine.challenge_terms(drop_id)
-        if terms is None or terms["challenge"] != "pow":
-            return
+        if terms is None or terms["challenge"] != "pow" or not takes_joins(terms, now_ms()):
+            return  # no proof asked: no line, none needed, or a join the line refuses anyway (closed, not open)
         if self.engine.buyer_ticket(drop_id, USER_ID_PREFIX + buyer_id) is not None:
             return
         try:

@@ -65,6 +65,10 @@ class LineCopy(NamedTuple):
     drop: dict[str, Any]
     waiting: list[int]
 
+    def ahead(self, position: int | None) -> int | None:
+        """The waiting tickets before ``position`` (None without one)."""
+        return None if position is None else bisect.bisect_left(self.waiting, position)
+
 
 FIGURES_SQL = (
     "SELECT d.admission, c.closed_at, c.prequeue_size, t.state, COUNT(t.ticket_id) AS tickets,"
@@ -172,15 +176,6 @@ class QueueMixin:
         """This buyer's ticket for the drop, or None."""
         rows = self.read(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE drop_id = ? AND buyer = ?", (drop_id, buyer))
         return rows[0] if rows else None
-
-    def ticket_outlook(self, drop_id: int, position: int | None) -> dict[str, Any] | None:
-        """A ticket's outlook from this process's copy of its line (``line_copy``): ``ahead`` (the waiting
-        tickets before ``position``; None without one), ``remaining``, ``per_user_limit``, ``admit_seconds``
-        (and the check-in's window); None for an unknown drop."""
-        line = self.line_copy(drop_id)
-        if line is None:
-            return None
-        return {**line.drop, "ahead": None if position is None else bisect.bisect_left(line.waiting, position)}
 
     def forget_line(self, drop_id: int) -> None:
         """Drop this process's copy of the line: this process just changed it."""

@@ -15,6 +15,7 @@ from posix.stat cimport fstat, struct_stat as stat_t
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC, CLOCK_REALTIME
 from posix.unistd cimport close, ftruncate
 from cpython.pythread cimport PyThread_get_thread_ident
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 
 from includes.sqlite3 cimport *
 from includes.pthread cimport *

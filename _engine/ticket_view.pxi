@@ -67,7 +67,7 @@ cdef inline long long nullable_int(sqlite3_stmt *s, int col, bint *present) noex
 
 
 cdef int reader_ticket_row(Reader *reader, long long drop_id, long long ticket_id, const char *buyer,
-                           int buyer_len, TicketRow *row) noexcept nogil:
+                           Py_ssize_t buyer_len, TicketRow *row) noexcept nogil:
     """Read the ticket into row (row.found says whose it is); an SQLite result code."""
     cdef sqlite3_stmt *s = reader.ticket_view
     cdef int rc
@@ -77,7 +77,7 @@ cdef int reader_ticket_row(Reader *reader, long long drop_id, long long ticket_i
     rc = sqlite3_step(s)
     if rc == SQLITE_ROW:
         rc = SQLITE_OK
-        if not text_is(s, TV_BUYER, buyer, buyer_len):
+        if not text_is(s, TV_BUYER, buyer, <int>buyer_len):
             row.found = TICKET_FOREIGN
         else:
             row.found = TICKET_OWN
@@ -97,13 +97,13 @@ cdef object ticket_row_of(ReaderPool *pool, Reader *reader, long long drop_id, l
     """Core.ticket_row on an acquired reader, which it releases: the tuple of TICKET_ROW_FIELDS, or None."""
     cdef TicketRow row
     cdef int rc
-    cdef bytes buyer_bytes
     cdef const char *buyer_text
-    cdef int buyer_len
+    cdef Py_ssize_t buyer_len
     memset(&row, 0, sizeof(row))
     try:
-        buyer_bytes = buyer.encode("utf-8")
-        buyer_text, buyer_len = buyer_bytes, len(buyer_bytes)
+        buyer_text = PyUnicode_AsUTF8AndSize(buyer, &buyer_len)  # the str's own UTF-8 (ASCII: its data)
+        if buyer_len > MAX_USER_ID_LENGTH:
+            return None  # no ticket's (join_ticket's limit)
         with nogil:
             rc = reader_ticket_row(reader, drop_id, ticket_id, buyer_text, buyer_len, &row)
         check_rc(rc, reader.db)

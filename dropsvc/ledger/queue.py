@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 import secrets
-import time
+from time import monotonic
 from typing import Any, NamedTuple
 
 import orjson
@@ -185,8 +185,10 @@ class QueueMixin:
         """This process's copy of the drop's line, read again once LINE_SECONDS old (two reads) or changed
         by this process (``forget_line``); None for an unknown drop. A ticket's view reads its ticket
         alone: counting the waiting tickets ahead per view would walk the line."""
-        copies: dict[int, LineCopy] = self.__dict__.setdefault("_line_copies", {})
-        now = time.monotonic()
+        copies: dict[int, LineCopy] | None = self.__dict__.get("_line_copies")
+        if copies is None:
+            copies = self.__dict__["_line_copies"] = {}
+        now = monotonic()
         line = copies.get(drop_id)
         if line is None or line.expires <= now:
             drop = self.read_row(LINE_SQL, (drop_id,))

@@ -348,6 +348,6 @@ def test_a_tickets_row_is_read_for_its_buyer_alone(engine, queue_drop, state):
         assert row == tuple(expected.values()) and row[1] is _engine.TICKET_KINDS[row[1] != "prequeue"]
     assert engine.ticket_row(drop_id, 1, "ann")[2:] == (state, engine.ticket_of(drop_id, 1)["position"], 5, 7)
     assert engine.ticket_row(drop_id, 2, "bob")[4:] == (None, None)
-    for args in ((drop_id, 1, "bob"), (drop_id, 1, "ann "), (drop_id, 1, "an"), (drop_id, 9, "ann"),
-                 (10**6, 1, "ann")):
+    for args in ((drop_id, 1, "bob"), (drop_id, 1, "ann "), (drop_id, 1, "an"), (drop_id, 1, "ánn"),
+                 (drop_id, 1, "ann" * 100), (drop_id, 9, "ann"), (10**6, 1, "ann")):
         assert engine.ticket_row(*args) is None

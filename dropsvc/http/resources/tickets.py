@@ -75,17 +75,17 @@ class TicketViews:
         self.engine = engine
         self.buyers = buyers
         self.tokens = tokens
-        self._signed: dict[tuple[int, int, str], str] = {}  # tokens given, signed once per process
+        self._given: dict[tuple[int, int, str], tuple[str, str]] = {}  # ids and tokens given, signed once a process
 
-    def token(self, drop_id: int, ticket_id: int, buyer_id: str) -> str:
-        """The ticket's token (``TicketTokens.sign``), from this process's cache once signed."""
+    def given(self, drop_id: int, ticket_id: int, buyer_id: str) -> tuple[str, str]:
+        """The ticket's id as shown and its token (``TicketTokens.sign``), from this process's cache once signed."""
         key = (drop_id, ticket_id, buyer_id)
-        token = self._signed.get(key)
-        if token is None:
-            if len(self._signed) >= TOKEN_CACHE:
-                self._signed.clear()
-            token = self._signed[key] = self.tokens.sign(drop_id, ticket_id, buyer_id)
-        return token
+        given = self._given.get(key)
+        if given is None:
+            if len(self._given) >= TOKEN_CACHE:
+                self._given.clear()
+            given = self._given[key] = (str(ticket_id), self.tokens.sign(drop_id, ticket_id, buyer_id))
+        return given
 
     def buyer(self, req: falcon.Request) -> str:
         """The cookie buyer's id, or 409 buyer_required."""
@@ -100,9 +100,9 @@ class TicketViews:
         (TICKET_ROW_FIELDS), ``ahead`` and the estimate from its line's copy (None: unknown)."""
         joined_at, kind, state, position, _, admitted_until = row
         ahead = None if line is None or position is None else bisect_left(line.waiting, position)  # LineCopy.ahead
-        token = self._signed.get((drop_id, ticket_id, buyer_id)) or self.token(drop_id, ticket_id, buyer_id)
+        shown, token = self._given.get((drop_id, ticket_id, buyer_id)) or self.given(drop_id, ticket_id, buyer_id)
         return {
-            "ticket_id": str(ticket_id), "token": token,
+            "ticket_id": shown, "token": token,
             "kind": kind, "joined_at": joined_at, "state": state, "position": position, "ahead": ahead,
             "admitted_until": admitted_until,
             "eta_s": eta_seconds(state, admitted_until, ahead, None if line is None else line.drop),

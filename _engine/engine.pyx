@@ -15,6 +15,7 @@ from posix.stat cimport fstat, struct_stat as stat_t
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC, CLOCK_REALTIME
 from posix.unistd cimport close, ftruncate
 from cpython.pythread cimport PyThread_get_thread_ident
+from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 
 from includes.sqlite3 cimport *
 from includes.pthread cimport *
@@ -36,6 +37,7 @@ include "purchase.pxi"
 include "join.pxi"
 include "commit_queue.pxi"
 include "readers.pxi"
+include "ticket_view.pxi"
 include "public_ref.pxi"
 include "transaction.pxi"
 include "fault_vfs.pxi"
@@ -249,6 +251,7 @@ cdef class Core:
             reader.list_drops = prepare(reader.db, READER_STATEMENTS[1], True)
             reader.get_order = prepare(reader.db, READER_STATEMENTS[2], True)
             reader.stock_check = prepare(reader.db, READER_STATEMENTS[3], True)
+            reader.ticket_view = prepare(reader.db, TICKET_VIEW_SQL, True)
 
     cdef const char *_vfs(self):
         """The base VFS for files the engine opens besides its own (backup, restore); NULL: default."""
@@ -297,6 +300,7 @@ cdef class Core:
                 sqlite3_finalize(reader.list_drops)
                 sqlite3_finalize(reader.get_order)
                 sqlite3_finalize(reader.stock_check)
+                sqlite3_finalize(reader.ticket_view)
                 if self._read_caches is not None:  # (a garbage collector's clear may have taken it)
                     finalize_read_cache(self._read_caches[reader - self._pool.readers])
                 sqlite3_close_v2(reader.db)
@@ -475,6 +479,10 @@ cdef class Core:
         cdef Reader *reader = self._acquire_reader()
         rows = self._read_prepared(reader, reader.get_drop, (drop_id,))
         return rows[0] if rows else None
+
+    def ticket_row(self, long long drop_id, long long ticket_id, str buyer):
+        """The buyer's ticket as a tuple of TICKET_ROW_FIELDS, or None (no such ticket, another buyer's)."""
+        return ticket_row_of(&self._pool, self._acquire_reader(), drop_id, ticket_id, buyer)
 
     def list_drops(self):
         """Every drop, by start time."""

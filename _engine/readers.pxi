@@ -7,6 +7,7 @@ cdef struct Reader:
     sqlite3_stmt *list_drops
     sqlite3_stmt *get_order
     sqlite3_stmt *stock_check
+    sqlite3_stmt *ticket_view    # ticket_view.pxi
 
 cdef struct ReaderPool:
     pthread_mutex_t lock

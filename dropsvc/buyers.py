@@ -32,6 +32,7 @@ COOKIE_LENGTH = ID_LENGTH + 1 + MAC_LENGTH
 USER_ID_PREFIX = "buyer-"  # orders of cookie buyers read "buyer-<id>" (never shown to other shoppers)
 MIN_KEY_BYTES = 32
 VERIFIED_CACHE = 65536  # good cookie values kept per process; the whole cache is dropped when full
+HEADER_CACHE_LENGTH = 2 * COOKIE_LENGTH  # Cookie headers at most this long are kept too (each cache VERIFIED_CACHE)
 
 
 class Buyers:
@@ -43,6 +44,7 @@ class Buyers:
         self._key = key
         self.secure = secure
         self._verified: dict[str, str] = {}  # cookie values found good, and their buyer ids (per process)
+        self._headers: dict[str, str] = {}  # short Cookie headers found to carry one, and its buyer id
 
     def _mac(self, buyer_id: str) -> str:
         return hmac.digest(self._key, buyer_id.encode("ascii"), "sha256").hex()
@@ -70,9 +72,7 @@ class Buyers:
         buyer_id = value[:ID_LENGTH]
         if not hmac.compare_digest(self._mac(buyer_id), value[ID_LENGTH + 1:]):
             return None
-        if len(self._verified) >= VERIFIED_CACHE:
-            self._verified.clear()
-        self._verified[value] = buyer_id
+        _remember(self._verified, value, buyer_id)
         return buyer_id
 
     def buyer_of(self, req: falcon.Request) -> str | None:
@@ -83,14 +83,25 @@ class Buyers:
         return self.buyer_in(req.get_header("Cookie"))
 
     def buyer_in(self, cookie_header: str | None) -> str | None:
-        """The verified buyer id of a Cookie header's first valid ``buyer`` cookie, or None."""
-        if cookie_header is None or COOKIE_NAME not in cookie_header:
+        """The verified buyer id of a Cookie header's first valid ``buyer`` cookie, or None.
+
+        A short header found to carry one is kept as a whole: a browser sends the same header on
+        every request, so a waiting buyer's next view parses nothing.
+        """
+        if cookie_header is None:
+            return None
+        known = self._headers.get(cookie_header)
+        if known is not None:
+            return known
+        if COOKIE_NAME not in cookie_header:
             return None
         for pair in cookie_header.split(";"):
             name, sep, value = pair.partition("=")
             if sep and name.strip() == COOKIE_NAME:
                 buyer_id = self.verify(value.strip())
                 if buyer_id is not None:
+                    if len(cookie_header) <= HEADER_CACHE_LENGTH:
+                        _remember(self._headers, cookie_header, buyer_id)
                     return buyer_id
         return None
 
@@ -108,3 +119,10 @@ class Buyers:
         resp.set_cookie(COOKIE_NAME, value, max_age=COOKIE_MAX_AGE, path="/", secure=self.secure,
                         http_only=True, same_site="Lax")
         return buyer_id
+
+
+def _remember(cache: dict[str, str], key: str, buyer_id: str) -> None:
+    """Keep ``key``'s buyer id in one of the per-process caches; the whole cache is dropped when full."""
+    if len(cache) >= VERIFIED_CACHE:
+        cache.clear()
+    cache[key] = buyer_id

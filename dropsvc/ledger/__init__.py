@@ -24,7 +24,15 @@ which builds the CHECK constraints from them.
 
 from __future__ import annotations
 
-from dropsvc._engine import ADMISSIONS, EVENT_ACTIONS, ORDER_STATUSES, TICKET_KINDS, TICKET_STATES, Core
+from dropsvc._engine import (
+    ADMISSIONS,
+    EVENT_ACTIONS,
+    ORDER_STATUSES,
+    TICKET_KINDS,
+    TICKET_ROW_FIELDS,
+    TICKET_STATES,
+    Core,
+)
 from dropsvc.ledger.admin import AdminMixin
 from dropsvc.ledger.admission import AdmissionMixin
 from dropsvc.ledger.audit import AuditMixin
@@ -35,7 +43,8 @@ from dropsvc.ledger.line_controls import LineControlsMixin
 from dropsvc.ledger.orders import OrdersMixin
 from dropsvc.ledger.queue import QueueMixin
 
-__all__ = ["ADMISSIONS", "EVENT_ACTIONS", "ORDER_STATUSES", "TICKET_KINDS", "TICKET_STATES", "Engine"]
+__all__ = ["ADMISSIONS", "EVENT_ACTIONS", "ORDER_STATUSES", "TICKET_KINDS", "TICKET_ROW_FIELDS", "TICKET_STATES",
+           "Engine"]
 
 
 class Engine(DropsMixin, OrdersMixin, QueueMixin, AdmissionMixin, LineControlsMixin, ChallengesMixin, AuditMixin,

@@ -36,12 +36,14 @@ from typing import Any
 
 import orjson
 
+from dropsvc._engine import TICKET_VIEW_SQL
 from dropsvc.drops import now_ms
 from dropsvc.ledger.queue import (
     KIND_BEFORE_CLOSE,
     LEAVABLE_STATES,
     LINE_SQL,
     NEXT_POSITION_SQL,
+    LineCopy,
     close_line,
 )
 
@@ -90,9 +92,6 @@ WITH chosen (ticket_id) AS MATERIALIZED (SELECT value FROM json_each(?2))
 UPDATE tickets SET state = 'absent'
   FROM chosen WHERE tickets.drop_id = ?1 AND tickets.ticket_id = chosen.ticket_id AND tickets.state = 'waiting'
 """
-# what a ticket's holder sees of it, and whether its check-in is due (with the line's LINE_SQL row)
-TICKET_VIEW_SQL = ("SELECT ticket_id, buyer, joined_at, kind, state, position, checked_in_at, admitted_until"
-                   " FROM tickets WHERE drop_id = ? AND ticket_id = ?")
 STATE_SQL = (
     "SELECT d.admission, d.total_stock, d.sold, d.starts_at, d.ends_at, c.closed_at,"
     " p.admitted_through, p.first_wave_at, p.finished_at, p.ended_at, p.paused_at,"
@@ -191,22 +190,23 @@ def admission_pass(tx: Any, drop_id: int, at: int, reserved_from: int) -> dict[s
     return counts  # a pass that changed nothing wrote nothing: no WAL frame
 
 
-def check_in_due(ticket: dict[str, Any], line: dict[str, Any], buyer: str, at: int) -> bool:
-    """Whether viewing the ticket (a TICKET_VIEW_SQL row; its drop's LINE_SQL row) at ``at`` checks its
-    holder in: the buyer's, a line's, from 10 minutes before the close on, open (an absent ticket never
-    checked in: skipped tickets are those that had not) and not checked in yet."""
-    if ticket["buyer"] != buyer or line["admission"] not in KIND_BEFORE_CLOSE:
+def check_in_due(state: str, checked_in_at: int | None, line: dict[str, Any], at: int) -> bool:
+    """Whether viewing a ticket (its ``state`` and ``checked_in_at``; its drop's LINE_SQL row) at ``at``
+    checks its holder in: a line's ticket, from 10 minutes before the close on, open (an absent ticket
+    never checked in: skipped tickets are those that had not) and not checked in yet."""
+    if checked_in_at is not None or line["admission"] not in KIND_BEFORE_CLOSE:
         return False
     closes_at = line["entries_close_at"] if line["admission"] == "draw" else line["starts_at"]
-    return at >= closes_at - CHECK_IN_LEAD_MS and ticket["state"] in LEAVABLE_STATES and ticket["checked_in_at"] is None
+    return at >= closes_at - CHECK_IN_LEAD_MS and state in LEAVABLE_STATES
 
 
 def record_check_in(tx: Any, drop_id: int, ticket_id: int, buyer: str, at: int) -> None:
-    """Inside the caller's write: check the ticket's holder in at ``at`` when it is due (``check_in_due``):
-    ``checked_in_at``, and an absent ticket back to ``waiting`` at the highest position given so far + 1,
-    its first position kept."""
+    """Inside the caller's write: check the buyer's ticket's holder in at ``at`` when it is due
+    (``check_in_due``): ``checked_in_at``, and an absent ticket back to ``waiting`` at the highest
+    position given so far + 1, its first position kept."""
     tickets = tx.execute(TICKET_VIEW_SQL, (drop_id, ticket_id))
-    if not tickets or not check_in_due(tickets[0], tx.execute(LINE_SQL, (drop_id,))[0], buyer, at):
+    if not tickets or tickets[0]["buyer"] != buyer or not check_in_due(
+            tickets[0]["state"], tickets[0]["checked_in_at"], tx.execute(LINE_SQL, (drop_id,))[0], at):
         return
     if tickets[0]["state"] == "absent":
         position = tx.execute(NEXT_POSITION_SQL, (drop_id,))[0]["position"]
@@ -270,26 +270,30 @@ class AdmissionMixin:
         return None if self.ticket_view(drop_id, ticket_id, buyer, now) is None else self.ticket_of(drop_id, ticket_id)
 
     def ticket_view(self, drop_id: int, ticket_id: int, buyer: str,
-                    now: int | None = None) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        """A ticket's view, which checks its holder in: ``(ticket, outlook)`` (``ticket_outlook``'s), or
-        None for an unknown ticket or another buyer's.
+                    now: int | None = None) -> tuple[tuple[Any, ...], LineCopy] | None:
+        """A ticket's view, which checks its holder in: ``(row, line)``, the buyer's ticket as
+        ``Core.ticket_row`` gives it (TICKET_ROW_FIELDS) and the process's copy of its line
+        (``line_copy``); None for an unknown ticket, another buyer's or an unknown drop.
 
-        One read of the ticket (its line from the process's copy: ``line_copy``), and a write
-        only when it changes something (the first check-in in the window, or an ``absent``
-        ticket coming back: ``waiting`` at the highest position given so far + 1, its first
-        position kept); every other view, a checked-in ticket's included, takes no write lock.
+        One read of the ticket (prepared, in C), and a write only when it changes something (the
+        first check-in in the window, or an ``absent`` ticket coming back: ``waiting`` at the highest
+        position given so far + 1, its first position kept); every other view, a checked-in ticket's
+        included, takes no write lock.
         """
-        ticket = self.read_row(TICKET_VIEW_SQL, (drop_id, ticket_id))
-        if ticket is None or ticket["buyer"] != buyer:
+        row = self.ticket_row(drop_id, ticket_id, buyer)
+        if row is None:
             return None
-        outlook = self.ticket_outlook(drop_id, ticket["position"])
-        if (outlook is not None and ticket["checked_in_at"] is None  # a checked-in holder's view: a read
-                and check_in_due(ticket, outlook, buyer, now_ms() if now is None else now)):
+        line = self.line_copy(drop_id)
+        if line is None:
+            return None
+        _, _, state, _, checked_in_at, _ = row
+        if checked_in_at is None and check_in_due(state, None, line.drop, now_ms() if now is None else now):
             self.write(lambda tx: record_check_in(tx, drop_id, ticket_id, buyer, now_ms() if now is None else now))
             self.forget_line(drop_id)
-            ticket = self.read_row(TICKET_VIEW_SQL, (drop_id, ticket_id))
-            outlook = self.ticket_outlook(drop_id, ticket["position"])
-        return None if outlook is None else (ticket, outlook)
+            row, line = self.ticket_row(drop_id, ticket_id, buyer), self.line_copy(drop_id)
+            if row is None or line is None:
+                return None
+        return row, line
 
     def admit_drop(self, drop_id: int, now: int | None = None) -> dict[str, int]:
         """One admission pass over the drop: a read first, and one write transaction only when it has

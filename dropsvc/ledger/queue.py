@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 import secrets
-import time
+from time import monotonic
 from typing import Any, NamedTuple
 
 import orjson
@@ -64,6 +64,10 @@ class LineCopy(NamedTuple):
     expires: float
     drop: dict[str, Any]
     waiting: list[int]
+
+    def ahead(self, position: int | None) -> int | None:
+        """The waiting tickets before ``position`` (None without one)."""
+        return None if position is None else bisect.bisect_left(self.waiting, position)
 
 
 FIGURES_SQL = (
@@ -175,15 +179,6 @@ class QueueMixin:
         rows = self.read(f"SELECT {TICKET_COLUMNS} FROM tickets WHERE drop_id = ? AND buyer = ?", (drop_id, buyer))
         return rows[0] if rows else None
 
-    def ticket_outlook(self, drop_id: int, position: int | None) -> dict[str, Any] | None:
-        """A ticket's outlook from this process's copy of its line (``line_copy``): ``ahead`` (the waiting
-        tickets before ``position``; None without one), ``remaining``, ``per_user_limit``, ``admit_seconds``
-        (and the check-in's window); None for an unknown drop."""
-        line = self.line_copy(drop_id)
-        if line is None:
-            return None
-        return {**line.drop, "ahead": None if position is None else bisect.bisect_left(line.waiting, position)}
-
     def forget_line(self, drop_id: int) -> None:
         """Drop this process's copy of the line: this process just changed it."""
         self.__dict__.get("_line_copies", {}).pop(drop_id, None)
@@ -192,8 +187,10 @@ class QueueMixin:
         """This process's copy of the drop's line, read again once LINE_SECONDS old (two reads) or changed
         by this process (``forget_line``); None for an unknown drop. A ticket's view reads its ticket
         alone: counting the waiting tickets ahead per view would walk the line."""
-        copies: dict[int, LineCopy] = self.__dict__.setdefault("_line_copies", {})
-        now = time.monotonic()
+        copies: dict[int, LineCopy] | None = self.__dict__.get("_line_copies")
+        if copies is None:
+            copies = self.__dict__["_line_copies"] = {}
+        now = monotonic()
         line = copies.get(drop_id)
         if line is None or line.expires <= now:
             drop = self.read_row(LINE_SQL, (drop_id,))

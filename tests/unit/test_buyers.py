@@ -6,7 +6,7 @@ import falcon
 import pytest
 from falcon import testing
 
-from dropsvc.buyers import COOKIE_LENGTH, COOKIE_NAME, USER_ID_PREFIX, Buyers
+from dropsvc.buyers import COOKIE_LENGTH, COOKIE_NAME, HEADER_CACHE_LENGTH, USER_ID_PREFIX, Buyers
 
 KEY = bytes(range(32))
 
@@ -64,3 +64,21 @@ def test_the_request_buyer_is_the_first_valid_cookie():
     assert buyers.buyer_in(f"x{COOKIE_NAME}={value}") is None  # another cookie whose name ends alike
     assert buyers.buyer_in(f"other={COOKIE_NAME}") is None
     assert buyers.buyer_in(None) is None
+
+
+def test_a_short_header_found_good_is_kept_and_answers_alike(monkeypatch):
+    """A Cookie header that carried a valid cookie answers from the per-process cache (no parse, no MAC);
+    a long header, or one without a valid cookie, is not kept; the cache is dropped when full."""
+    buyers = Buyers(KEY)
+    buyer_id, value = buyers.new_cookie()
+    header = f"other=1; {COOKIE_NAME}={value}"
+    assert buyers.buyer_in(header) == buyer_id and buyers._headers == {header: buyer_id}
+    monkeypatch.setattr(buyers, "verify", lambda value: pytest.fail("parsed again"))
+    assert buyers.buyer_in(header) == buyer_id
+    monkeypatch.undo()
+    long_header = header + "; x=" + "y" * HEADER_CACHE_LENGTH
+    assert buyers.buyer_in(long_header) == buyer_id and long_header not in buyers._headers
+    assert buyers.buyer_in(f"{COOKIE_NAME}={buyer_id}.{'0' * 64}") is None and len(buyers._headers) == 1
+    monkeypatch.setattr("dropsvc.buyers.VERIFIED_CACHE", 1)
+    other_id, other = buyers.new_cookie()
+    assert buyers.buyer_in(f"{COOKIE_NAME}={other}") == other_id and list(buyers._headers) == [f"{COOKIE_NAME}={other}"]

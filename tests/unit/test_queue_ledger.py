@@ -318,17 +318,39 @@ def test_the_lists_are_the_engines():
 
 
 def test_ahead_comes_from_a_copy_of_the_line_this_process_renews(engine, queue_drop, db_path):
-    """A ticket's outlook counts the waiting tickets ahead in the process's copy of the line: another
+    """A ticket's view counts the waiting tickets ahead in the process's copy of the line: another
     process's change shows once the copy is LINE_SECONDS old, this process's own at once."""
     drop_id = queue_drop()
     join_all(engine, drop_id, ["ann", "bob", "cat"])
     assert engine.record_close(drop_id, now=START)
-    assert engine.ticket_outlook(drop_id, 4)["ahead"] == 3 and engine.ticket_outlook(drop_id, None)["ahead"] is None
+    assert engine.line_copy(drop_id).ahead(4) == 3 and engine.line_copy(drop_id).ahead(None) is None
     with Engine(db_path) as other:  # as another serving process
         assert other.leave_line(drop_id, 1, "ann") == "ok"
-    assert engine.ticket_outlook(drop_id, 4)["ahead"] == 3  # the copy, for now
+    assert engine.line_copy(drop_id).ahead(4) == 3  # the copy, for now
     time.sleep(queue.LINE_SECONDS)
-    assert engine.ticket_outlook(drop_id, 4)["ahead"] == 2
+    assert engine.line_copy(drop_id).ahead(4) == 2
     assert engine.leave_line(drop_id, 2, "bob") == "ok"
-    assert engine.ticket_outlook(drop_id, 4)["ahead"] == 1  # its own change: read again at once
-    assert engine.ticket_outlook(10**6, 1) is None
+    assert engine.line_copy(drop_id).ahead(4) == 1  # its own change: read again at once
+    assert engine.line_copy(10**6) is None
+
+
+@pytest.mark.parametrize("state", _engine.TICKET_STATES)
+def test_a_tickets_row_is_read_for_its_buyer_alone(engine, queue_drop, state):
+    """``Core.ticket_row`` (the view's read, in C): the row's fields as the generic read gives them,
+    every kind and state as the schema's own string; None for another buyer, an unknown ticket or drop."""
+    drop_id = queue_drop()
+    join_all(engine, drop_id, ["ann", "bob"])
+    assert engine.record_close(drop_id, now=START)
+    engine.join_line(drop_id, "cat", now=AFTER)
+    engine.write(lambda tx: tx.execute("UPDATE tickets SET state = ?, checked_in_at = 5, admitted_until = 7"
+                                       " WHERE drop_id = ? AND ticket_id = 1", (state, drop_id)))
+    for ticket_id, buyer in ((1, "ann"), (2, "bob"), (3, "cat")):
+        expected = engine.read(f"SELECT {', '.join(ledger.TICKET_ROW_FIELDS)} FROM tickets"
+                               " WHERE drop_id = ? AND ticket_id = ?", (drop_id, ticket_id))[0]
+        row = engine.ticket_row(drop_id, ticket_id, buyer)
+        assert row == tuple(expected.values()) and row[1] is _engine.TICKET_KINDS[row[1] != "prequeue"]
+    assert engine.ticket_row(drop_id, 1, "ann")[2:] == (state, engine.ticket_of(drop_id, 1)["position"], 5, 7)
+    assert engine.ticket_row(drop_id, 2, "bob")[4:] == (None, None)
+    for args in ((drop_id, 1, "bob"), (drop_id, 1, "ann "), (drop_id, 1, "an"), (drop_id, 1, "ánn"),
+                 (drop_id, 1, "ann" * 100), (drop_id, 9, "ann"), (10**6, 1, "ann")):
+        assert engine.ticket_row(*args) is None

@@ -20,6 +20,7 @@ remaining, a final state).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from typing import Any, Protocol
 
 import falcon
@@ -30,7 +31,8 @@ from dropsvc.drops import now_ms
 from dropsvc.http.errors import ApiError, invalid_field, not_found
 from dropsvc.http.resources.common import parse_id, read_json_object, send_json
 from dropsvc.http.resources.drops import drop_not_found, drop_number
-from dropsvc.ledger import Engine
+from dropsvc.ledger import TICKET_ROW_FIELDS, Engine
+from dropsvc.ledger.queue import LineCopy
 from dropsvc.tickets import TicketTokens
 
 BODY_LIMIT = 4096
@@ -51,17 +53,21 @@ def no_queue(drop_id: object) -> ApiError:
     return not_found("no_queue", f"drop {drop_id} has no line: it sells to everyone (admission open)")
 
 
-def eta_seconds(ticket: dict[str, Any], outlook: dict[str, Any], now: int | None = None) -> int | None:
-    """The estimate of the module's docstring (``now``: the clock's unless given)."""
-    if ticket["state"] == "admitted" and ticket["admitted_until"] is not None:
-        return max(0, -(-(ticket["admitted_until"] - (now_ms() if now is None else now)) // 1000))
-    remaining, ahead = outlook["remaining"], outlook["ahead"]
-    if ticket["state"] != "waiting" or ahead is None or remaining <= 0 or not outlook["admit_seconds"]:
+def eta_seconds(state: str, admitted_until: int | None, ahead: int | None, line: dict[str, Any] | None,
+                now: int | None = None) -> int | None:
+    """The estimate of the module's docstring, from the ticket's state, window and ``ahead`` and its
+    drop's figures (``line``: ``LineCopy.drop``, None when unknown); ``now``: the clock's unless given."""
+    if state == "admitted" and admitted_until is not None:
+        return max(0, -(-(admitted_until - (now_ms() if now is None else now)) // 1000))
+    if state != "waiting" or ahead is None or line is None:
         return None
-    units = ahead * outlook["per_user_limit"]
+    remaining = line["remaining"]
+    if remaining <= 0 or not line["admit_seconds"]:
+        return None
+    units = ahead * line["per_user_limit"]
     if units < remaining:
         return 0
-    return -(-units // remaining) * outlook["admit_seconds"]
+    return -(-units // remaining) * line["admit_seconds"]
 
 
 class TicketViews:
@@ -71,17 +77,17 @@ class TicketViews:
         self.engine = engine
         self.buyers = buyers
         self.tokens = tokens
-        self._signed: dict[tuple[int, int, str], str] = {}  # tokens given, signed once per process
+        self._given: dict[tuple[int, int, str], tuple[str, str]] = {}  # ids and tokens given, signed once a process
 
-    def token(self, drop_id: int, ticket_id: int, buyer_id: str) -> str:
-        """The ticket's token (``TicketTokens.sign``), from this process's cache once signed."""
+    def given(self, drop_id: int, ticket_id: int, buyer_id: str) -> tuple[str, str]:
+        """The ticket's id as shown and its token (``TicketTokens.sign``), from this process's cache once signed."""
         key = (drop_id, ticket_id, buyer_id)
-        token = self._signed.get(key)
-        if token is None:
-            if len(self._signed) >= TOKEN_CACHE:
-                self._signed.clear()
-            token = self._signed[key] = self.tokens.sign(drop_id, ticket_id, buyer_id)
-        return token
+        given = self._given.get(key)
+        if given is None:
+            if len(self._given) >= TOKEN_CACHE:
+                self._given.clear()
+            given = self._given[key] = (str(ticket_id), self.tokens.sign(drop_id, ticket_id, buyer_id))
+        return given
 
     def buyer(self, req: falcon.Request) -> str:
         """The cookie buyer's id, or 409 buyer_required."""
@@ -90,19 +96,24 @@ class TicketViews:
             raise ApiError(409, "buyer_required", BUYER_REQUIRED)
         return buyer_id
 
-    def present(self, drop_id: int, ticket: dict[str, Any], buyer_id: str,
-                outlook: dict[str, Any] | None = None) -> dict[str, Any]:
-        """The ticket object (SPEC 11), without the buyer; the outlook read unless given."""
-        outlook = outlook or self.engine.ticket_outlook(drop_id, ticket["position"]) or {
-            "ahead": None, "remaining": 0, "per_user_limit": 1, "admit_seconds": None}
+    def present(self, drop_id: int, ticket_id: int, row: tuple[Any, ...], line: LineCopy | None,
+                buyer_id: str) -> dict[str, Any]:
+        """The ticket object (SPEC 11), without the buyer: the ticket as ``Engine.ticket_row`` gives it
+        (TICKET_ROW_FIELDS), ``ahead`` and the estimate from its line's copy (None: unknown)."""
+        joined_at, kind, state, position, _, admitted_until = row
+        ahead = None if line is None or position is None else bisect_left(line.waiting, position)  # LineCopy.ahead
+        shown, token = self._given.get((drop_id, ticket_id, buyer_id)) or self.given(drop_id, ticket_id, buyer_id)
         return {
-            "ticket_id": str(ticket["ticket_id"]),
-            "token": self.token(drop_id, ticket["ticket_id"], buyer_id),
-            "kind": ticket["kind"], "joined_at": ticket["joined_at"], "state": ticket["state"],
-            "position": ticket["position"], "ahead": outlook["ahead"],
-            "admitted_until": ticket["admitted_until"], "eta_s": eta_seconds(ticket, outlook),
+            "ticket_id": shown, "token": token,
+            "kind": kind, "joined_at": joined_at, "state": state, "position": position, "ahead": ahead,
+            "admitted_until": admitted_until,
+            "eta_s": eta_seconds(state, admitted_until, ahead, None if line is None else line.drop),
         }
 
+    def present_row(self, drop_id: int, ticket: dict[str, Any], buyer_id: str) -> dict[str, Any]:
+        """``present`` for a ticket's row as a dict (a join, a leave), its line's copy read here."""
+        return self.present(drop_id, ticket["ticket_id"], tuple(ticket[name] for name in TICKET_ROW_FIELDS),
+                            self.engine.line_copy(drop_id), buyer_id)
 
     def view_body(self, drop_id: str, ticket_id: str, buyer_id: str) -> bytes | None:
         """The body of the buyer's view of a ticket (path segments as given), which checks its holder
@@ -111,7 +122,7 @@ class TicketViews:
         if number is None or ticket_number is None:
             return None
         view = self.engine.ticket_view(number, ticket_number, USER_ID_PREFIX + buyer_id)
-        return None if view is None else orjson.dumps(self.present(number, view[0], buyer_id, view[1]))
+        return None if view is None else orjson.dumps(self.present(number, ticket_number, *view, buyer_id))
 
 
 def join_body(req: falcon.Request) -> str | None:
@@ -154,7 +165,7 @@ class Tickets:
             raise ApiError(409, "entries_not_open", "the draw's entries open at its starts_at: come back then")
         if ticket is None:
             raise RuntimeError(f"join_line answered {outcome!r} without a ticket")
-        send_json(resp, self.views.present(number, ticket, buyer_id), 201 if outcome == "ok" else 200)
+        send_json(resp, self.views.present_row(number, ticket, buyer_id), 201 if outcome == "ok" else 200)
         if outcome == "ok":
             resp.location = f"/api/drops/{number}/tickets/{ticket['ticket_id']}"
 
@@ -188,4 +199,4 @@ class TicketItem:
         ticket = self.views.engine.ticket_of(number, ticket_number)
         if ticket is None:
             raise ticket_not_found(ticket_id)
-        send_json(resp, self.views.present(number, ticket, buyer_id))
+        send_json(resp, self.views.present_row(number, ticket, buyer_id))

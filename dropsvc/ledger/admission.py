@@ -325,7 +325,7 @@ class AdmissionMixin:
 
     def queue_state(self, drop_id: int, now: int | None = None) -> dict[str, Any] | None:
         """The public queue figures (SPEC 11): ``state``, ``admitted_through``, ``waiting``,
-        ``remaining``, ``held``, ``paused`` (by the merchant); None for an unknown or open drop.
+        ``remaining``, ``held``, ``paused`` and ``paused_at`` (by the merchant); None for an unknown or open drop.
         On readers, no write lock."""
         rows = self.read(STATE_SQL, (drop_id,))
         if not rows or rows[0]["admission"] not in KIND_BEFORE_CLOSE:
@@ -339,6 +339,7 @@ class AdmissionMixin:
             "remaining": row["total_stock"] - row["sold"],
             "held": held,
             "paused": row["paused_at"] is not None,
+            "paused_at": row["paused_at"],
             "finished_at": row["finished_at"],
         }
 

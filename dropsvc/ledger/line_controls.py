@@ -22,7 +22,7 @@ from dropsvc.drops import now_ms
 from dropsvc.ledger.queue import KIND_BEFORE_CLOSE, LEAVABLE_STATES, TICKET_COLUMNS
 
 MAX_EXTEND_SECONDS = 24 * 3600
-LINE_SQL = (
+LINE_STATUS_SQL = (
     "SELECT d.admission, p.ended_at, p.paused_at FROM drops d LEFT JOIN queue_progress p ON p.drop_id = d.id"
     " WHERE d.id = ?"
 )
@@ -33,7 +33,7 @@ CHECKED_IN_SQL = "SELECT COUNT(*) AS n FROM tickets WHERE drop_id = ? AND checke
 
 def _line(tx: Any, drop_id: int) -> str:
     """``ok`` for a line the merchant may change, else the outcome that refuses it."""
-    rows = tx.execute(LINE_SQL, (drop_id,))
+    rows = tx.execute(LINE_STATUS_SQL, (drop_id,))
     if not rows:
         return "drop_not_found"
     if rows[0]["admission"] not in KIND_BEFORE_CLOSE:
@@ -53,10 +53,9 @@ class LineControlsMixin:
         state = self.queue_state(drop_id, at)
         if figures is None or state is None:
             return None
-        paused_at = self.read(LINE_SQL, (drop_id,))[0]["paused_at"]
         admissions = self.read(ADMISSIONS_SQL, (drop_id, at - 60_000))[0]
         return {
-            "drop_id": drop_id, "state": state["state"], "paused": paused_at is not None, "paused_at": paused_at,
+            "drop_id": drop_id, "state": state["state"], "paused": state["paused"], "paused_at": state["paused_at"],
             "closed_at": figures["closed_at"], "prequeue_size": figures["prequeue_size"],
             "joined": figures["tickets"], "checked_in": self.read(CHECKED_IN_SQL, (drop_id,))[0]["n"],
             "by_state": figures["by_state"], "admitted_through": state["admitted_through"],

@@ -6,14 +6,18 @@ reader handles, every hot statement prepared once, the purchase decided in
 C with the GIL released. See SPEC sections 4 and 5.
 """
 
+cimport cython
 from libc.errno cimport errno, EACCES, EPERM, EROFS
 from libc.stdlib cimport calloc, free
-from libc.string cimport memcmp, memcpy, memset, strncpy
+from libc.limits cimport LLONG_MAX
+from libc.string cimport memcmp, memcpy, memset, strlen, strncpy
 from posix.fcntl cimport open, O_RDWR, O_CREAT, O_CLOEXEC
 from posix.mman cimport mmap, munmap, PROT_READ, PROT_WRITE, MAP_SHARED, MAP_FAILED
 from posix.stat cimport fstat, struct_stat as stat_t
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC, CLOCK_REALTIME
 from posix.unistd cimport close, ftruncate
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.pythread cimport PyThread_get_thread_ident
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 
@@ -37,6 +41,7 @@ include "purchase.pxi"
 include "join.pxi"
 include "commit_queue.pxi"
 include "readers.pxi"
+include "line_view.pxi"
 include "ticket_view.pxi"
 include "public_ref.pxi"
 include "transaction.pxi"
@@ -480,9 +485,14 @@ cdef class Core:
         rows = self._read_prepared(reader, reader.get_drop, (drop_id,))
         return rows[0] if rows else None
 
-    def ticket_row(self, long long drop_id, long long ticket_id, str buyer):
-        """The buyer's ticket as a tuple of TICKET_ROW_FIELDS, or None (no such ticket, another buyer's)."""
-        return ticket_row_of(&self._pool, self._acquire_reader(), drop_id, ticket_id, buyer)
+    def ticket_body(self, LineView line not None, long long drop_id, long long ticket_id, str buyer, bytes head,
+                    bint check_in=True, now=None):
+        """The buyer's view of a ticket as the ticket object's JSON (ticket_view.pxi), ``head`` its
+        opening; ``line`` the drop's figures. None: no such ticket, or another buyer's. CHECK_IN_DUE
+        (when ``check_in``): this view checks the holder in; record it, then view again. ``now``
+        (Unix ms) stands for the clock."""
+        return ticket_body_of(&self._pool, self._acquire_reader(), line, drop_id, ticket_id, buyer, head, check_in,
+                              now_ms() if now is None else now)
 
     def list_drops(self):
         """Every drop, by start time."""

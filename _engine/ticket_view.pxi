@@ -1,12 +1,28 @@
-# A ticket's view (SPEC 11): the waiting herd's read of one ticket by its buyer. One prepared
-# statement on a reader, stepped and copied with the GIL released once, the buyer compared in C;
-# the row comes back as a tuple (no dict, no column names), its kind and state as the schema's own
-# strings (TICKET_KINDS, TICKET_STATES: nothing decoded per view).
+# A ticket's view (SPEC 11): the waiting herd's read of one ticket by its buyer, answered in one call.
+# One prepared statement on a reader, stepped and copied with the GIL released once, the buyer compared
+# in C; then the check-in rule and the ticket object's JSON from the row and the process's copy of the
+# line (line_view.pxi): ``ahead`` by bisection, the estimate, the kind and state as the schema's own
+# words. No dict, no tuple, no JSON encoder per view.
+#
+# ``eta_s``, a rough estimate in seconds: an admitted ticket, the seconds left in its window; a waiting
+# ticket with a position while units remain, 0 when the units of the tickets ahead (ahead x
+# per_user_limit) are fewer than ``remaining``, else ceil(units ahead / remaining) x admit_seconds (the
+# line turns over at most ``remaining`` units per admission window); otherwise null.
 
 TICKET_VIEW_SQL = ("SELECT buyer, joined_at, kind, state, position, checked_in_at, admitted_until"
                    " FROM tickets WHERE drop_id = ?1 AND ticket_id = ?2")
-# what Core.ticket_row gives, in order
-TICKET_ROW_FIELDS = ("joined_at", "kind", "state", "position", "checked_in_at", "admitted_until")
+
+
+class CheckInDue:
+    """What ``Core.ticket_body`` gives when the view checks the holder in: record the check-in, view again."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "CHECK_IN_DUE"
+
+
+CHECK_IN_DUE = CheckInDue()
 
 cdef enum:
     TICKET_KIND_COUNT = 3
@@ -15,6 +31,9 @@ cdef enum:
 cdef enum:                      # TICKET_VIEW_SQL's columns
     TV_BUYER = 0
     TV_JOINED_AT, TV_KIND, TV_STATE, TV_POSITION, TV_CHECKED_IN_AT, TV_ADMITTED_UNTIL
+
+cdef enum:
+    TICKET_TAIL_MAX = 320       # the JSON after the head: 7 names, 2 words, 5 numbers of 20 digits at most
 
 cdef enum TicketFound:
     TICKET_NONE = 0             # no such ticket
@@ -50,6 +69,8 @@ cdef void point_at_words(tuple words) noexcept:
 
 
 point_at_words(_TICKET_WORDS)
+cdef int TS_WAITING = TICKET_STATES.index("waiting")
+cdef int TS_ADMITTED = TICKET_STATES.index("admitted")
 
 
 cdef int word_index(sqlite3_stmt *s, int col, int first, int count) noexcept nogil:
@@ -93,26 +114,119 @@ cdef int reader_ticket_row(Reader *reader, long long drop_id, long long ticket_i
     return rc
 
 
-cdef object ticket_row_of(ReaderPool *pool, Reader *reader, long long drop_id, long long ticket_id, str buyer):
-    """Core.ticket_row on an acquired reader, which it releases: the tuple of TICKET_ROW_FIELDS, or None."""
-    cdef TicketRow row
+cdef int read_ticket(ReaderPool *pool, Reader *reader, long long drop_id, long long ticket_id, str buyer,
+                     TicketRow *row) except -1:
+    """The buyer's ticket into row on an acquired reader, which it releases; raises on a storage failure."""
     cdef int rc
     cdef const char *buyer_text
     cdef Py_ssize_t buyer_len
-    memset(&row, 0, sizeof(row))
+    memset(row, 0, sizeof(TicketRow))
     try:
         buyer_text = PyUnicode_AsUTF8AndSize(buyer, &buyer_len)  # the str's own UTF-8 (ASCII: its data)
         if buyer_len > MAX_USER_ID_LENGTH:
-            return None  # no ticket's (join_ticket's limit)
+            return 0  # no ticket's (join_ticket's limit)
         with nogil:
-            rc = reader_ticket_row(reader, drop_id, ticket_id, buyer_text, buyer_len, &row)
+            rc = reader_ticket_row(reader, drop_id, ticket_id, buyer_text, buyer_len, row)
         check_rc(rc, reader.db)
     finally:
         pool_release(pool, reader)
+    if row.found == TICKET_OWN and (row.kind < 0 or row.state < 0):
+        raise RuntimeError("ticket %d of drop %d has an unknown kind or state" % (ticket_id, drop_id))
+    return 0
+
+
+cdef object ticket_body_of(ReaderPool *pool, Reader *reader, LineView line, long long drop_id, long long ticket_id,
+                           str buyer, bytes head, bint check_in, long long now):
+    """Core.ticket_body on an acquired reader, which it releases."""
+    cdef TicketRow row
+    read_ticket(pool, reader, drop_id, ticket_id, buyer, &row)
     if row.found != TICKET_OWN:
         return None
-    if row.kind < 0 or row.state < 0:
-        raise RuntimeError("ticket %d of drop %d has an unknown kind or state" % (ticket_id, drop_id))
-    return (row.joined_at, TICKET_KINDS[row.kind], TICKET_STATES[row.state], row.position if row.has_position else None,
-            row.checked_in_at if row.has_checked_in else None,
-            row.admitted_until if row.has_admitted_until else None)
+    if (check_in and not row.has_checked_in and now >= line.check_in_at
+            and (line.check_in_mask >> row.state) & 1):
+        return CHECK_IN_DUE
+    return render_ticket(head, &row, line, now)
+
+
+@cython.cdivision(True)
+cdef bint eta_of(TicketRow *row, LineView line, long long ahead, bint has_ahead, long long now,
+                 long long *eta) noexcept:
+    """The estimate of this file's header into eta; False for null."""
+    cdef long long left, units
+    if row.state == TS_ADMITTED and row.has_admitted_until:
+        left = row.admitted_until - now
+        eta[0] = 0 if left <= 0 else (left + 999) / 1000
+        return True
+    if row.state != TS_WAITING or not has_ahead or line.remaining <= 0 or line.window_s == 0:
+        return False
+    units = ahead * line.per_user_limit
+    eta[0] = 0 if units < line.remaining else (units + line.remaining - 1) / line.remaining * line.window_s
+    return True
+
+
+@cython.cdivision(True)
+cdef char *put_int(char *p, long long value) noexcept nogil:
+    """value's decimal digits at p; the end."""
+    cdef char digits[24]
+    cdef int count = 0
+    cdef unsigned long long rest = <unsigned long long>value
+    if value < 0:
+        p[0] = c'-'
+        p += 1
+        rest = <unsigned long long>(-(value + 1)) + 1
+    while True:
+        digits[count] = <char>(c'0' + rest % 10)
+        count += 1
+        rest = rest / 10
+        if rest == 0:
+            break
+    while count:
+        count -= 1
+        p[0] = digits[count]
+        p += 1
+    return p
+
+
+cdef inline char *put_text(char *p, const char *text) noexcept nogil:
+    cdef size_t length = strlen(text)
+    memcpy(p, text, length)
+    return p + length
+
+
+cdef inline char *put_word(char *p, int word) noexcept nogil:
+    """A kind or state (TICKET_WORD_TEXT's index) as a JSON string."""
+    p[0] = c'"'
+    memcpy(p + 1, TICKET_WORD_TEXT[word], TICKET_WORD_LENGTH[word])
+    p += 1 + TICKET_WORD_LENGTH[word]
+    p[0] = c'"'
+    return p + 1
+
+
+cdef inline char *put_nullable(char *p, const char *name, long long value, bint present) noexcept nogil:
+    p = put_text(p, name)
+    return put_int(p, value) if present else put_text(p, "null")
+
+
+cdef bytes render_ticket(bytes head, TicketRow *row, LineView line, long long now):
+    """The ticket object's JSON: ``head`` (its opening: ``{`` and the fields before ``kind``, each with
+    its comma), then kind, joined_at, state, position, ahead, admitted_until, eta_s."""
+    cdef char tail[TICKET_TAIL_MAX]
+    cdef char *p = tail
+    cdef long long ahead = line_ahead(line, row.position) if row.has_position else 0
+    cdef long long eta = 0
+    cdef bint has_eta = eta_of(row, line, ahead, row.has_position, now, &eta)
+    cdef Py_ssize_t head_len = len(head)
+    p = put_word(put_text(p, '"kind":'), row.kind)
+    p = put_int(put_text(p, ',"joined_at":'), row.joined_at)
+    p = put_word(put_text(p, ',"state":'), TICKET_KIND_COUNT + row.state)
+    p = put_nullable(p, ',"position":', row.position, row.has_position)
+    p = put_nullable(p, ',"ahead":', ahead, row.has_position)
+    p = put_nullable(p, ',"admitted_until":', row.admitted_until, row.has_admitted_until)
+    p = put_nullable(p, ',"eta_s":', eta, has_eta)
+    p[0] = c'}'
+    p += 1
+    cdef bytes body = PyBytes_FromStringAndSize(NULL, head_len + (p - tail))
+    cdef char *out = PyBytes_AS_STRING(body)
+    memcpy(out, <const char *>head, head_len)
+    memcpy(out + head_len, tail, p - tail)
+    return body

@@ -29,7 +29,6 @@ from dropsvc._engine import (
     EVENT_ACTIONS,
     ORDER_STATUSES,
     TICKET_KINDS,
-    TICKET_ROW_FIELDS,
     TICKET_STATES,
     Core,
 )
@@ -43,8 +42,7 @@ from dropsvc.ledger.line_controls import LineControlsMixin
 from dropsvc.ledger.orders import OrdersMixin
 from dropsvc.ledger.queue import QueueMixin
 
-__all__ = ["ADMISSIONS", "EVENT_ACTIONS", "ORDER_STATUSES", "TICKET_KINDS", "TICKET_ROW_FIELDS", "TICKET_STATES",
-           "Engine"]
+__all__ = ["ADMISSIONS", "EVENT_ACTIONS", "ORDER_STATUSES", "TICKET_KINDS", "TICKET_STATES", "Engine"]
 
 
 class Engine(DropsMixin, OrdersMixin, QueueMixin, AdmissionMixin, LineControlsMixin, ChallengesMixin, AuditMixin,

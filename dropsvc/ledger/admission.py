@@ -36,18 +36,17 @@ from typing import Any
 
 import orjson
 
-from dropsvc._engine import TICKET_VIEW_SQL
+from dropsvc._engine import CHECK_IN_DUE, TICKET_VIEW_SQL
 from dropsvc.drops import now_ms
 from dropsvc.ledger.queue import (
     KIND_BEFORE_CLOSE,
     LEAVABLE_STATES,
     LINE_SQL,
     NEXT_POSITION_SQL,
-    LineCopy,
+    check_in_from,
     close_line,
 )
 
-CHECK_IN_LEAD_MS = 10 * 60 * 1000  # a holder checks in from 10 minutes before the close on
 WAVE_BATCH = 256  # waiting tickets read at a time while a pass looks for present ones
 COUNTS = ("closed", "admitted", "absent", "lapsed", "returned", "sold_out", "ended")
 
@@ -192,12 +191,10 @@ def admission_pass(tx: Any, drop_id: int, at: int, reserved_from: int) -> dict[s
 
 def check_in_due(state: str, checked_in_at: int | None, line: dict[str, Any], at: int) -> bool:
     """Whether viewing a ticket (its ``state`` and ``checked_in_at``; its drop's LINE_SQL row) at ``at``
-    checks its holder in: a line's ticket, from 10 minutes before the close on, open (an absent ticket
-    never checked in: skipped tickets are those that had not) and not checked in yet."""
-    if checked_in_at is not None or line["admission"] not in KIND_BEFORE_CLOSE:
-        return False
-    closes_at = line["entries_close_at"] if line["admission"] == "draw" else line["starts_at"]
-    return at >= closes_at - CHECK_IN_LEAD_MS and state in LEAVABLE_STATES
+    checks its holder in (``queue.check_in_from``; the ticket view's engine call applies the same rule
+    from its ``LineView``)."""
+    start = check_in_from(line)
+    return checked_in_at is None and start is not None and at >= start and state in LEAVABLE_STATES
 
 
 def record_check_in(tx: Any, drop_id: int, ticket_id: int, buyer: str, at: int) -> None:
@@ -267,33 +264,31 @@ class AdmissionMixin:
 
         None for an unknown ticket or another buyer's. See ``ticket_view``.
         """
-        return None if self.ticket_view(drop_id, ticket_id, buyer, now) is None else self.ticket_of(drop_id, ticket_id)
+        seen = self.ticket_view(drop_id, ticket_id, buyer, now=now)
+        return None if seen is None else self.ticket_of(drop_id, ticket_id)
 
-    def ticket_view(self, drop_id: int, ticket_id: int, buyer: str,
-                    now: int | None = None) -> tuple[tuple[Any, ...], LineCopy] | None:
-        """A ticket's view, which checks its holder in: ``(row, line)``, the buyer's ticket as
-        ``Core.ticket_row`` gives it (TICKET_ROW_FIELDS) and the process's copy of its line
-        (``line_copy``); None for an unknown ticket, another buyer's or an unknown drop.
+    def ticket_view(self, drop_id: int, ticket_id: int, buyer: str, head: bytes = b"{", check_in: bool = True,
+                    now: int | None = None) -> bytes | None:
+        """A ticket's view, which checks its holder in (unless not ``check_in``): the ticket object's
+        JSON as ``Core.ticket_body`` makes it, ``head`` its opening (``{`` and the caller's own fields
+        before ``kind``), ``ahead`` and the estimate from the process's copy of its line (``line_copy``);
+        None for an unknown ticket, another buyer's or an unknown drop.
 
         One read of the ticket (prepared, in C), and a write only when it changes something (the
         first check-in in the window, or an ``absent`` ticket coming back: ``waiting`` at the highest
         position given so far + 1, its first position kept); every other view, a checked-in ticket's
         included, takes no write lock.
         """
-        row = self.ticket_row(drop_id, ticket_id, buyer)
-        if row is None:
-            return None
         line = self.line_copy(drop_id)
         if line is None:
             return None
-        _, _, state, _, checked_in_at, _ = row
-        if checked_in_at is None and check_in_due(state, None, line.drop, now_ms() if now is None else now):
+        body = self.ticket_body(line.view, drop_id, ticket_id, buyer, head, check_in, now)
+        if body is CHECK_IN_DUE:
             self.write(lambda tx: record_check_in(tx, drop_id, ticket_id, buyer, now_ms() if now is None else now))
             self.forget_line(drop_id)
-            row, line = self.ticket_row(drop_id, ticket_id, buyer), self.line_copy(drop_id)
-            if row is None or line is None:
-                return None
-        return row, line
+            line = self.line_copy(drop_id)
+            body = None if line is None else self.ticket_body(line.view, drop_id, ticket_id, buyer, head, False, now)
+        return body
 
     def admit_drop(self, drop_id: int, now: int | None = None) -> dict[str, int]:
         """One admission pass over the drop: a read first, and one write transaction only when it has

@@ -11,14 +11,13 @@ Check-in and admission are ``admission``'s; the purchase's ticket check is the e
 
 from __future__ import annotations
 
-import bisect
 import secrets
 from time import monotonic
 from typing import Any, NamedTuple
 
 import orjson
 
-from dropsvc._engine import TICKET_STATES
+from dropsvc._engine import TICKET_STATES, LineView
 from dropsvc.drops import DropConflict, now_ms
 from dropsvc.fairness import commitment_of, draw_key
 
@@ -28,6 +27,7 @@ TICKET_COLUMNS = ("drop_id, ticket_id, buyer, joined_at, kind, state, position, 
 TICKET_NAMES = tuple(column.strip() for column in TICKET_COLUMNS.split(","))
 KIND_BEFORE_CLOSE = {"queue": "prequeue", "draw": "entry"}
 LEAVABLE_STATES = ("waiting", "admitted", "absent")  # the others are final
+CHECK_IN_LEAD_MS = 10 * 60 * 1000  # a holder checks in from 10 minutes before the close on
 
 # the highest position given so far (the partial index on positions answers it)
 NEXT_POSITION_SQL = ("SELECT COALESCE(MAX(position), 0) + 1 AS position FROM tickets"
@@ -59,15 +59,33 @@ LINE_COPIES = 256  # drops' lines kept per process; all dropped when full
 
 
 class LineCopy(NamedTuple):
-    """A process's copy of a line: its drop's LINE_SQL row, its waiting positions, until when it holds."""
+    """A process's copy of a line: its drop's LINE_SQL row, its figures as the ticket view takes them
+    (``Core.ticket_body``), until when it holds."""
 
     expires: float
     drop: dict[str, Any]
-    waiting: list[int]
+    view: LineView
 
     def ahead(self, position: int | None) -> int | None:
         """The waiting tickets before ``position`` (None without one)."""
-        return None if position is None else bisect.bisect_left(self.waiting, position)
+        return self.view.ahead(position)
+
+
+def check_in_from(line: dict[str, Any]) -> int | None:
+    """From when (Unix ms) viewing a ticket of the line (its drop's LINE_SQL row) checks its holder in:
+    10 minutes before the close (a queue's at starts_at, a draw's at entries_close_at); None for a
+    drop without a line. Only a ticket in LEAVABLE_STATES not checked in yet (an absent ticket never
+    checked in: skipped tickets are those that had not)."""
+    if line["admission"] not in KIND_BEFORE_CLOSE:
+        return None
+    closes_at = line["entries_close_at"] if line["admission"] == "draw" else line["starts_at"]
+    return closes_at - CHECK_IN_LEAD_MS
+
+
+def line_view(line: dict[str, Any], waiting: list[int]) -> LineView:
+    """The engine's figures of a line: its LINE_SQL row, its waiting positions in order."""
+    return LineView(waiting, line["remaining"], line["per_user_limit"], line["admit_seconds"], check_in_from(line),
+                    LEAVABLE_STATES)
 
 
 FIGURES_SQL = (
@@ -199,7 +217,7 @@ class QueueMixin:
             if len(copies) >= LINE_COPIES:
                 copies.clear()
             waiting = [row["position"] for row in self.read(WAITING_SQL, (drop_id,))]
-            line = copies[drop_id] = LineCopy(now + LINE_SECONDS, drop, waiting)
+            line = copies[drop_id] = LineCopy(now + LINE_SECONDS, drop, line_view(drop, waiting))
         return line
 
     def leave_line(self, drop_id: int, ticket_id: int, buyer: str) -> str:

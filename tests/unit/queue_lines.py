@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from engine_machine import admit_checked, buy_admitted
 
-from dropsvc.ledger import admission
+from dropsvc.ledger import queue
 
 START = 1_000_000  # the close; check-in opens 10 minutes before it
 ADMIT_MS = 60_000
-PRESENT = START - admission.CHECK_IN_LEAD_MS
+PRESENT = START - queue.CHECK_IN_LEAD_MS
 
 
 def line_maker(engine, make_drop):

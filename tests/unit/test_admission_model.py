@@ -13,7 +13,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import initialize, invariant, rule
 
-from dropsvc.ledger.admission import CHECK_IN_LEAD_MS
+from dropsvc.ledger.queue import CHECK_IN_LEAD_MS
 
 START, STOCK, LIMIT, MARGIN, ADMIT_MS = 1_000_000, 3, 2, 1, 5_000
 BUYERS = st.sampled_from([f"p{n}" for n in range(7)])

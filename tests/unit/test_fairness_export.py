@@ -10,10 +10,10 @@ import sys
 from engine_machine import buy_admitted
 
 from dropsvc.fairness import verify
-from dropsvc.ledger import admission
+from dropsvc.ledger import queue
 
 START = 1_000_000
-PRESENT = START - admission.CHECK_IN_LEAD_MS
+PRESENT = START - queue.CHECK_IN_LEAD_MS
 
 
 def run_line(engine, make_drop) -> int:

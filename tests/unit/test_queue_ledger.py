@@ -335,22 +335,28 @@ def test_ahead_comes_from_a_copy_of_the_line_this_process_renews(engine, queue_d
 
 
 @pytest.mark.parametrize("state", _engine.TICKET_STATES)
-def test_a_tickets_row_is_read_for_its_buyer_alone(engine, queue_drop, state):
-    """``Core.ticket_row`` (the view's read, in C): the row's fields as the generic read gives them,
-    every kind and state as the schema's own string; None for another buyer, an unknown ticket or drop."""
+def test_a_tickets_object_is_written_for_its_buyer_alone(engine, queue_drop, state):
+    """``Core.ticket_body`` (the view's read and JSON, in C): the row's fields as the generic read gives
+    them, every kind and state as the schema's own string, after the caller's head; None for another
+    buyer, an unknown ticket or drop."""
     drop_id = queue_drop()
     join_all(engine, drop_id, ["ann", "bob"])
     assert engine.record_close(drop_id, now=START)
     engine.join_line(drop_id, "cat", now=AFTER)
     engine.write(lambda tx: tx.execute("UPDATE tickets SET state = ?, checked_in_at = 5, admitted_until = 7"
                                        " WHERE drop_id = ? AND ticket_id = 1", (state, drop_id)))
+    line = engine.line_copy(drop_id).view
+    fields = ("joined_at", "kind", "state", "position", "admitted_until")
     for ticket_id, buyer in ((1, "ann"), (2, "bob"), (3, "cat")):
-        expected = engine.read(f"SELECT {', '.join(ledger.TICKET_ROW_FIELDS)} FROM tickets"
-                               " WHERE drop_id = ? AND ticket_id = ?", (drop_id, ticket_id))[0]
-        row = engine.ticket_row(drop_id, ticket_id, buyer)
-        assert row == tuple(expected.values()) and row[1] is _engine.TICKET_KINDS[row[1] != "prequeue"]
-    assert engine.ticket_row(drop_id, 1, "ann")[2:] == (state, engine.ticket_of(drop_id, 1)["position"], 5, 7)
-    assert engine.ticket_row(drop_id, 2, "bob")[4:] == (None, None)
+        expected = engine.read(f"SELECT {', '.join(fields)} FROM tickets WHERE drop_id = ? AND ticket_id = ?",
+                               (drop_id, ticket_id))[0]
+        body = engine.ticket_body(line, drop_id, ticket_id, buyer, b'{"mine":-12,', False, AFTER)
+        shown = orjson.loads(body)
+        assert body.startswith(b'{"mine":-12,"kind":') and shown.pop("mine") == -12
+        assert {name: shown[name] for name in fields} == expected
+        assert list(shown) == ["kind", "joined_at", "state", "position", "ahead", "admitted_until", "eta_s"]
+    shown = orjson.loads(engine.ticket_body(line, drop_id, 1, "ann", b"{", False, AFTER))
+    assert (shown["state"], shown["admitted_until"]) == (state, 7)
     for args in ((drop_id, 1, "bob"), (drop_id, 1, "ann "), (drop_id, 1, "an"), (drop_id, 1, "ánn"),
                  (drop_id, 1, "ann" * 100), (drop_id, 9, "ann"), (10**6, 1, "ann")):
-        assert engine.ticket_row(*args) is None
+        assert engine.ticket_body(line, *args, b"{") is None

@@ -5,34 +5,28 @@ cookie buyer's (the engine's user_id ``buyer-<id>``), and only that buyer
 sees it; anyone else, an unknown or a malformed ticket id alike, gets 404
 ``ticket_not_found``. The ticket object never carries the buyer id.
 
-A ticket's view is on the herd's path: one read of the ticket (``Engine.ticket_view``;
-a write only for the check-in itself, once per ticket), ``ahead`` and the drop's
-figures from the process's copy of the line (at most 0.4 s old), the token from a cache.
+A ticket's view is on the herd's path: one engine call reads the ticket and writes its JSON
+(``Engine.ticket_view``: ``ahead`` and the drop's figures from the process's copy of the line, at
+most 0.4 s old; a write only for the check-in itself, once per ticket), after the ticket's id and
+token from this process's cache. Every ticket answer (a join, a view, a leave) is that object.
 
-``eta_s``, a rough estimate in seconds, for a waiting ticket with a position
-while units remain: 0 when the units of the tickets ahead (``ahead`` x
-per_user_limit) are fewer than ``remaining``; else the line is assumed to turn
-over at most ``remaining`` units per admission window, so
-``ceil(units ahead / remaining) x admit_seconds``. An admitted ticket: the
-seconds left in its window. Otherwise null (before the close, nothing
-remaining, a final state).
+``eta_s`` is a rough estimate in seconds (the engine's ``ticket_view.pxi`` says how it is made):
+the seconds left in an admitted ticket's window; for a waiting ticket, 0 when the units ahead fit
+in what remains, else how many admission windows the line needs to turn over to it; else null.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from typing import Any, Protocol
 
 import falcon
 import orjson
 
 from dropsvc.buyers import USER_ID_PREFIX, Buyers
-from dropsvc.drops import now_ms
 from dropsvc.http.errors import ApiError, invalid_field, not_found
-from dropsvc.http.resources.common import parse_id, read_json_object, send_json
+from dropsvc.http.resources.common import parse_id, read_json_object
 from dropsvc.http.resources.drops import drop_not_found, drop_number
-from dropsvc.ledger import TICKET_ROW_FIELDS, Engine
-from dropsvc.ledger.queue import LineCopy
+from dropsvc.ledger import Engine
 from dropsvc.tickets import TicketTokens
 
 BODY_LIMIT = 4096
@@ -53,23 +47,6 @@ def no_queue(drop_id: object) -> ApiError:
     return not_found("no_queue", f"drop {drop_id} has no line: it sells to everyone (admission open)")
 
 
-def eta_seconds(state: str, admitted_until: int | None, ahead: int | None, line: dict[str, Any] | None,
-                now: int | None = None) -> int | None:
-    """The estimate of the module's docstring, from the ticket's state, window and ``ahead`` and its
-    drop's figures (``line``: ``LineCopy.drop``, None when unknown); ``now``: the clock's unless given."""
-    if state == "admitted" and admitted_until is not None:
-        return max(0, -(-(admitted_until - (now_ms() if now is None else now)) // 1000))
-    if state != "waiting" or ahead is None or line is None:
-        return None
-    remaining = line["remaining"]
-    if remaining <= 0 or not line["admit_seconds"]:
-        return None
-    units = ahead * line["per_user_limit"]
-    if units < remaining:
-        return 0
-    return -(-units // remaining) * line["admit_seconds"]
-
-
 class TicketViews:
     """What the ticket routes share: the buyer of a request and the ticket object."""
 
@@ -77,17 +54,20 @@ class TicketViews:
         self.engine = engine
         self.buyers = buyers
         self.tokens = tokens
-        self._given: dict[tuple[int, int, str], tuple[str, str]] = {}  # ids and tokens given, signed once a process
+        self._heads: dict[tuple[int, int, str], bytes] = {}  # ticket objects' openings, made once a process
 
-    def given(self, drop_id: int, ticket_id: int, buyer_id: str) -> tuple[str, str]:
-        """The ticket's id as shown and its token (``TicketTokens.sign``), from this process's cache once signed."""
+    def head(self, drop_id: int, ticket_id: int, buyer_id: str) -> bytes:
+        """The ticket object's opening: its id as shown and its token (``TicketTokens.sign``), from this
+        process's cache once signed."""
         key = (drop_id, ticket_id, buyer_id)
-        given = self._given.get(key)
-        if given is None:
-            if len(self._given) >= TOKEN_CACHE:
-                self._given.clear()
-            given = self._given[key] = (str(ticket_id), self.tokens.sign(drop_id, ticket_id, buyer_id))
-        return given
+        head = self._heads.get(key)
+        if head is None:
+            if len(self._heads) >= TOKEN_CACHE:
+                self._heads.clear()
+            token = self.tokens.sign(drop_id, ticket_id, buyer_id)
+            head = self._heads[key] = b'{"ticket_id":%s,"token":%s,' % (orjson.dumps(str(ticket_id)),
+                                                                         orjson.dumps(token))
+        return head
 
     def buyer(self, req: falcon.Request) -> str:
         """The cookie buyer's id, or 409 buyer_required."""
@@ -96,24 +76,11 @@ class TicketViews:
             raise ApiError(409, "buyer_required", BUYER_REQUIRED)
         return buyer_id
 
-    def present(self, drop_id: int, ticket_id: int, row: tuple[Any, ...], line: LineCopy | None,
-                buyer_id: str) -> dict[str, Any]:
-        """The ticket object (SPEC 11), without the buyer: the ticket as ``Engine.ticket_row`` gives it
-        (TICKET_ROW_FIELDS), ``ahead`` and the estimate from its line's copy (None: unknown)."""
-        joined_at, kind, state, position, _, admitted_until = row
-        ahead = None if line is None or position is None else bisect_left(line.waiting, position)  # LineCopy.ahead
-        shown, token = self._given.get((drop_id, ticket_id, buyer_id)) or self.given(drop_id, ticket_id, buyer_id)
-        return {
-            "ticket_id": shown, "token": token,
-            "kind": kind, "joined_at": joined_at, "state": state, "position": position, "ahead": ahead,
-            "admitted_until": admitted_until,
-            "eta_s": eta_seconds(state, admitted_until, ahead, None if line is None else line.drop),
-        }
-
-    def present_row(self, drop_id: int, ticket: dict[str, Any], buyer_id: str) -> dict[str, Any]:
-        """``present`` for a ticket's row as a dict (a join, a leave), its line's copy read here."""
-        return self.present(drop_id, ticket["ticket_id"], tuple(ticket[name] for name in TICKET_ROW_FIELDS),
-                            self.engine.line_copy(drop_id), buyer_id)
+    def body(self, drop_id: int, ticket_id: int, buyer_id: str, check_in: bool = True) -> bytes | None:
+        """The ticket object (SPEC 11) as JSON, without the buyer; a view checks its holder in (not a
+        join's or a leave's answer: ``check_in`` False). None when the buyer has no such ticket."""
+        head = self._heads.get((drop_id, ticket_id, buyer_id)) or self.head(drop_id, ticket_id, buyer_id)
+        return self.engine.ticket_view(drop_id, ticket_id, USER_ID_PREFIX + buyer_id, head, check_in)
 
     def view_body(self, drop_id: str, ticket_id: str, buyer_id: str) -> bytes | None:
         """The body of the buyer's view of a ticket (path segments as given), which checks its holder
@@ -121,8 +88,14 @@ class TicketViews:
         number, ticket_number = parse_id(drop_id), parse_id(ticket_id)
         if number is None or ticket_number is None:
             return None
-        view = self.engine.ticket_view(number, ticket_number, USER_ID_PREFIX + buyer_id)
-        return None if view is None else orjson.dumps(self.present(number, ticket_number, *view, buyer_id))
+        return self.body(number, ticket_number, buyer_id)
+
+    def answer(self, resp: falcon.Response, drop_id: int, ticket_id: int, buyer_id: str, status: int = 200) -> None:
+        """A join's or a leave's answer: the ticket as it is now (no check-in)."""
+        body = self.body(drop_id, ticket_id, buyer_id, check_in=False)
+        if body is None:
+            raise ticket_not_found(ticket_id)
+        resp.status, resp.data = status, body
 
 
 def join_body(req: falcon.Request) -> str | None:
@@ -165,7 +138,7 @@ class Tickets:
             raise ApiError(409, "entries_not_open", "the draw's entries open at its starts_at: come back then")
         if ticket is None:
             raise RuntimeError(f"join_line answered {outcome!r} without a ticket")
-        send_json(resp, self.views.present_row(number, ticket, buyer_id), 201 if outcome == "ok" else 200)
+        self.views.answer(resp, number, ticket["ticket_id"], buyer_id, 201 if outcome == "ok" else 200)
         if outcome == "ok":
             resp.location = f"/api/drops/{number}/tickets/{ticket['ticket_id']}"
 
@@ -196,7 +169,4 @@ class TicketItem:
             raise ApiError(409, "already_left", "this ticket has already left the line")
         if outcome != "ok":
             raise ApiError(409, "ticket_final", f"this ticket is {outcome}: it can no longer leave the line")
-        ticket = self.views.engine.ticket_of(number, ticket_number)
-        if ticket is None:
-            raise ticket_not_found(ticket_id)
-        send_json(resp, self.views.present_row(number, ticket, buyer_id))
+        self.views.answer(resp, number, ticket_number, buyer_id)

@@ -7,8 +7,9 @@ from typing import Any
 
 from dropsvc.drops import now_ms
 
-TERMS_SQL = ("SELECT admission, challenge, pow_algorithm, pow_cost, starts_at, ends_at, entries_close_at"
-             " FROM drops WHERE id = ?")
+TERMS_SQL = ("SELECT d.admission, d.challenge, d.pow_algorithm, d.pow_cost, d.starts_at, d.ends_at,"
+             " d.entries_close_at, c.closed_at FROM drops d LEFT JOIN queue_closes c ON c.drop_id = d.id"
+             " WHERE d.id = ?")
 
 
 class ChallengesMixin:
@@ -16,7 +17,8 @@ class ChallengesMixin:
 
     def challenge_terms(self, drop_id: int) -> dict[str, Any] | None:
         """The drop's ``admission``, ``challenge``, ``pow_algorithm`` and ``pow_cost``, and the times its
-        line takes joins in (``starts_at``, ``ends_at``, ``entries_close_at``); None if unknown."""
+        line takes joins in (``starts_at``, ``ends_at``, ``entries_close_at``, the recorded close's
+        ``closed_at``); None if unknown."""
         rows = self.read(TERMS_SQL, (drop_id,))
         return rows[0] if rows else None
 
@@ -36,8 +38,9 @@ class ChallengesMixin:
 
 
 def takes_joins(terms: dict[str, Any], now: int) -> bool:
-    """Whether the line may take a new join at ``now`` by its times (a draw's entries window; a queue
-    until its end). When it may not, the join is refused for that, and no proof is asked for it."""
+    """Whether the line may take a new join at ``now`` by its times, as the engine's join decides
+    (``_engine/join.pxi``): a draw's entries window until its close is recorded; a queue until its
+    end. When it may not, the join is refused for that, and no proof is asked for it."""
     if terms["admission"] == "draw":
-        return terms["starts_at"] <= now < terms["entries_close_at"]
+        return terms["starts_at"] <= now < terms["entries_close_at"] and terms["closed_at"] is None
     return terms["ends_at"] is None or now < terms["ends_at"]

@@ -112,6 +112,10 @@ def test_a_join_the_line_refuses_by_its_times_gets_that_refusal_not_a_demand_for
                                     ends_at=now_ms() - 1000, **pow_terms)
     later = shop.engine.create_drop(slug="pow-draw", name="Draw", admission="draw", starts_at=now_ms() + 60_000,
                                     entries_close_at=now_ms() + 120_000, **pow_terms)
+    drawn = shop.engine.create_drop(slug="pow-drawn", name="Drawn", admission="draw", starts_at=now_ms() - 10_000,
+                                    entries_close_at=now_ms() + 60_000, **pow_terms)
+    assert shop.engine.record_close(drawn)  # the draw recorded before its entries_close_at: no more entries
     assert code(shop.join(headers, ended)) == (409, "queue_closed")
     assert code(shop.join(headers, later)) == (409, "entries_not_open")
+    assert code(shop.join(headers, drawn)) == (409, "queue_closed")
     assert shop.engine.read("SELECT COUNT(*) AS n FROM tickets")[0]["n"] == 0

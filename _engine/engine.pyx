@@ -90,6 +90,12 @@ cdef class Result:
 
 
 SOLD_OUT = Result("sold_out", None)  # shared: results are immutable
+NOT_ADMITTED_MISSING = Result("not_admitted", None, "missing")
+NOT_ADMITTED_INVALID = Result("not_admitted", None, "invalid")
+
+cdef enum:                      # Core._hints: what a process last saw of a drop, so a fresh read may answer
+    HINT_SOLD_OUT = 1           # sold out
+    HINT_LINE = 2               # a line's drop refused a purchase not_admitted
 
 
 cdef class Core:
@@ -102,9 +108,10 @@ cdef class Core:
     cdef unsigned long _write_owner
     cdef dict _tx_statements
     cdef dict _secrets
-    cdef set _sold_out_hints      # drops this process last saw sold out
+    cdef dict _hints              # drop id -> HINT_* bits: what this process last saw of the drop
     cdef list _read_caches        # per reader (by index): read()'s prepared statements
     cdef long long _fast_sold_out  # sold_out answers given without the write lock
+    cdef long long _fast_not_admitted  # not_admitted answers (no usable ticket) given without it
     cdef uint64_t _ref_k0
     cdef uint64_t _ref_k1
     cdef bytes _base_vfs           # what every file access stands on; None: SQLite's default
@@ -139,7 +146,7 @@ cdef class Core:
         self.synchronous = synchronous
         self._base_vfs = None if base_vfs is None else os.fsencode(base_vfs)
         self._tx_statements = {}
-        self._sold_out_hints = set()
+        self._hints = {}
         cdef bytes bpath = os.fsencode(path)
         self._writer.shared = map_lock_file(bpath + b"-lock")
         # the writer reads through its page cache, without mmap: with mmap on, SQLite looks every
@@ -342,8 +349,12 @@ cdef class Core:
         if not 0 < len(user_id) <= MAX_USER_ID_LENGTH:
             raise ValueError("user_id must be 1 to %d characters" % MAX_USER_ID_LENGTH)
         self._enter_write()
-        if idempotency_key is None and drop_id in self._sold_out_hints and self._sold_out_now(drop_id):
-            return SOLD_OUT
+        if idempotency_key is None:
+            hint = self._hints.get(drop_id)  # one lookup: an open drop never seen sold out has none
+            if hint is not None:
+                quick = self._answer_without_lock(drop_id, hint, ticket_id)
+                if quick is not None:
+                    return quick
         user_bytes = user_id.encode("utf-8")
         q.drop_id = drop_id
         q.user_id = user_bytes
@@ -388,12 +399,13 @@ cdef class Core:
                 "paid_at": None,
             })
         if r.outcome == OUTCOME_SOLD_OUT:
-            self._sold_out_hints.add(drop_id)
+            self._hint(drop_id, HINT_SOLD_OUT, True)
             return SOLD_OUT
         if r.outcome == OUTCOME_DUPLICATE:
             # the earlier order as it is now (it may have been paid or cancelled since)
             return Result("duplicate", self.get_order_by_id(r.order_id))
         if r.outcome == OUTCOME_NOT_ADMITTED:
+            self._hint(drop_id, HINT_LINE, True)
             return Result("not_admitted", None, r.ticket_state.decode("ascii", "replace"))
         return Result(OUTCOME_NAMES[r.outcome], None)
 
@@ -416,18 +428,42 @@ cdef class Core:
         raise_batch_error(&r.error, self._closed)
         return join_result(&r)
 
-    cdef bint _sold_out_now(self, long long drop_id) except -1:
-        """A lock-free fresh read: still sold out? (Else forget the hint: stock came back.)"""
-        cdef Reader *reader = self._acquire_reader()
-        cdef bint sold_out
+    cdef object _answer_without_lock(self, long long drop_id, int hint, object ticket_id):
+        """What a lock-free fresh read (``reader_quick_answer``) can answer, as the hints led here: SOLD_OUT,
+        a not_admitted (no ticket given: missing; an id no ticket can have, set_ticket's: invalid), or
+        None for the writer to decide; a hint the read contradicts is forgotten."""
+        cdef Reader *reader
+        cdef int answer
+        cdef bint ticketless = ticket_id is None or (type(ticket_id) is int
+                                                     and not 1 <= ticket_id <= MAX_TICKET_ID)
+        if not (hint & HINT_SOLD_OUT or (ticketless and hint & HINT_LINE)):
+            return None
+        reader = self._acquire_reader()
         with nogil:
-            sold_out = reader_sees_sold_out(reader, drop_id, now_ms())
+            answer = reader_quick_answer(reader, drop_id, now_ms(), ticketless)
             pool_release(&self._pool, reader)
-        if sold_out:
+        if answer == QUICK_SOLD_OUT:
             self._fast_sold_out += 1
+            if not hint & HINT_SOLD_OUT:
+                self._hint(drop_id, HINT_SOLD_OUT, True)
+            return SOLD_OUT
+        if hint & HINT_SOLD_OUT:
+            self._hint(drop_id, HINT_SOLD_OUT, False)  # stock came back
+        if answer == QUICK_NOT_ADMITTED:
+            self._fast_not_admitted += 1
+            return NOT_ADMITTED_MISSING if ticket_id is None else NOT_ADMITTED_INVALID
+        if ticketless:
+            self._hint(drop_id, HINT_LINE, False)
+        return None
+
+    cdef void _hint(self, long long drop_id, int bit, bint seen):
+        """Set or clear one of the drop's hints (a drop with none left is forgotten)."""
+        cdef int hint = self._hints.get(drop_id, 0)
+        hint = (hint | bit) if seen else (hint & ~bit)
+        if hint:
+            self._hints[drop_id] = hint
         else:
-            self._sold_out_hints.discard(drop_id)
-        return sold_out
+            self._hints.pop(drop_id, None)
 
     cdef int _lock_writer(self) except -1:
         """Enter the write critical section (the GIL released while waiting); raises when closed."""
@@ -708,7 +744,7 @@ cdef class Core:
                 self._unlock_writer()
         finally:
             sqlite3_close_v2(source)
-        self._sold_out_hints.clear()
+        self._hints.clear()
         self._load_settings()
 
     def secret(self, str name):
@@ -737,6 +773,7 @@ cdef class Core:
             "commit_us": snapshot.commit_us,
             "storage_errors": snapshot.storage_errors,
             "sold_out_without_lock": self._fast_sold_out,
+            "not_admitted_without_lock": self._fast_not_admitted,
             "wal_commits_one_write": wal_commits,
             "wal_writes": wal_writes,
         }

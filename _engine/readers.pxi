@@ -29,9 +29,9 @@ READER_STATEMENTS = (
     "SELECT " + DROP_COLUMNS + " FROM drops WHERE id = ?1",
     "SELECT " + DROP_COLUMNS + " FROM drops ORDER BY starts_at, id",
     "SELECT " + ORDER_COLUMNS + " FROM orders WHERE id = ?1",
-    # when purchases open as the purchase sees it (writer.pxi's W_LOAD_DROP)
-    "SELECT total_stock, sold, CASE WHEN admission = 'draw' THEN entries_close_at ELSE starts_at END, ends_at"
-    " FROM drops WHERE id = ?1",
+    # when purchases open as the purchase sees it (writer.pxi's W_LOAD_DROP), and whether a ticket is needed
+    "SELECT total_stock, sold, CASE WHEN admission = 'draw' THEN entries_close_at ELSE starts_at END, ends_at,"
+    " admission != 'open' FROM drops WHERE id = ?1",
 )
 
 
@@ -65,18 +65,28 @@ cdef void pool_release(ReaderPool *pool, Reader *reader) noexcept nogil:
     pthread_mutex_unlock(&pool.lock)
 
 
-cdef int reader_sees_sold_out(Reader *reader, long long drop_id, long long now) noexcept nogil:
-    """1 when a fresh read shows the drop live (window open) with nothing left, else 0.
+cdef enum QuickAnswer:
+    QUICK_NONE = 0              # the writer decides
+    QUICK_SOLD_OUT = 1
+    QUICK_NOT_ADMITTED = 2      # a line's drop, and the purchase has no usable ticket
 
-    Nothing can be bought then, so sold_out is a valid answer without the
-    write lock (SPEC 5 order: the window is checked first). 0 on any doubt.
+
+cdef int reader_quick_answer(Reader *reader, long long drop_id, long long now, bint ticketless) noexcept nogil:
+    """What a fresh read alone can answer, in SPEC 5 and 11's order, else QUICK_NONE (on any doubt).
+
+    The drop live (window open) with nothing left: sold_out. Live with stock, a line's drop, and a
+    purchase without a usable ticket (``ticketless``: none, or an id no ticket has): not_admitted,
+    whatever the ticket rows say. A repeated Idempotency-Key comes first: the caller asks only
+    without one. Neither answer changes anything, so neither needs the write lock.
     """
     cdef sqlite3_stmt *s = reader.stock_check
-    cdef int sold_out = 0
+    cdef int answer = QUICK_NONE
     sqlite3_bind_int64(s, 1, drop_id)
-    if sqlite3_step(s) == SQLITE_ROW:
-        sold_out = (sqlite3_column_int64(s, 1) >= sqlite3_column_int64(s, 0)
-                    and now >= sqlite3_column_int64(s, 2)
-                    and (sqlite3_column_type(s, 3) == SQLITE_NULL or now < sqlite3_column_int64(s, 3)))
+    if sqlite3_step(s) == SQLITE_ROW and now >= sqlite3_column_int64(s, 2) and (
+            sqlite3_column_type(s, 3) == SQLITE_NULL or now < sqlite3_column_int64(s, 3)):
+        if sqlite3_column_int64(s, 1) >= sqlite3_column_int64(s, 0):
+            answer = QUICK_SOLD_OUT
+        elif ticketless and sqlite3_column_int64(s, 4) != 0:
+            answer = QUICK_NOT_ADMITTED
     sqlite3_reset(s)
-    return sold_out
+    return answer

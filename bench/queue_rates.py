@@ -12,6 +12,7 @@ tickets (default 2,000), every one checked in, the close recorded and the first 
   queue document     GET /api/drops/{line}/queue, and again with If-None-Match (304)
   ticket view        GET /api/drops/{line}/tickets/{id}, each request another buyer's cookie and ticket
   sold out (409)     the purchase POST on the sold-out drop
+  not admitted (409) the purchase POST on the line's drop without a ticket or cookie (a bot's answer)
 Prints the targets (queue document >= 0.75 x the trivial-GET ceiling, a ticket's view >= 0.9 x the
 sold-out answers, same run) and ends with SPEC 3's invariant on the database (exit 1 if broken).
 """
@@ -94,6 +95,8 @@ def measure_all(bench: Runner, srv: str, workers: int, buyers: int) -> Database:
                       listed=str(views), **on_service)
         bench.measure(service, "sold-out", "sold out (409)", 409, path=f"/api/drops/{db.sold_out_drop}/purchases",
                       db=db, **on_service)
+        bench.measure(service, "not-admitted", "not admitted (409)", 409, path=f"/api/drops/{line}/purchases",
+                      **on_service)
     return db
 
 
@@ -124,7 +127,7 @@ def main() -> int:
         rows = bench.rows
         print(f"load average at the end {loadavg()}")
         print("\nratios (same run):")
-        for kind in ("healthz", "queue-doc", "queue-doc-304", "ticket-view", "sold-out"):
+        for kind in ("healthz", "queue-doc", "queue-doc-304", "ticket-view", "sold-out", "not-admitted"):
             for row in find(rows, kind):
                 print(f"  {row.label:<28} / ceiling GET {row.rps / find(rows, 'ceiling-get')[0].rps:5.2f}")
         print("\ntargets (issue 13, 'Done when'), from this run's figures:")

@@ -237,6 +237,8 @@ class Metrics:
                 ("storage_errors", "storage_errors", "Storage errors raised by the engine"),
                 ("sold_out_without_lock", "sold_out_without_lock",
                  "Sold-out answers given from a reader without taking the write lock"),
+                ("not_admitted_without_lock", "not_admitted_without_lock",
+                 "not_admitted answers to a line's purchase without a usable ticket, given from a reader"),
                 ("wal_writes", "wal_writes", "Writes the engine's VFS layer made to the WAL (this process)"),
                 ("wal_commits_one_write", "wal_commits_one_write",
                  "Commits whose WAL frames went out as one write (this process)"),

@@ -264,3 +264,64 @@ def test_the_ticket_token_key_is_made_once_and_kept(db_path):
         assert len(made) == 32 and made != key
     with Engine(db_path) as engine:
         assert engine.secret("ticket_token_key") == made
+
+
+# -- a purchase without a usable ticket, refused from a reader ------------------------------
+
+def test_a_ticketless_purchase_is_refused_without_the_write_lock_once_seen(engine, line_drop):
+    """The first refusal goes through the writer; after it, a purchase with no ticket (missing) or an
+    id no ticket can have (invalid) is answered from a reader, the same answer, nothing written."""
+    drop_id = line_drop()
+    ticket_id = admitted(engine, drop_id, "ann")
+    before = snapshot(engine, drop_id)
+    first = engine.purchase(drop_id, "bob")
+    counters = engine.counters()
+    for ticket, state in ((None, "missing"), (0, "invalid"), (-3, "invalid"), (2**70, "invalid"), (None, "missing")):
+        result = engine.purchase(drop_id, "bob", ticket_id=ticket)
+        assert (result.outcome, result.order, result.ticket_state) == ("not_admitted", None, state)
+    assert (first.outcome, first.ticket_state) == ("not_admitted", "missing")
+    after = engine.counters()
+    assert after["not_admitted_without_lock"] == counters["not_admitted_without_lock"] + 5
+    assert after["transactions"] == counters["transactions"]  # no write at all
+    assert after["purchases"] == counters["purchases"]
+    assert snapshot(engine, drop_id) == before
+    assert engine.purchase(drop_id, "ann", ticket_id=ticket_id).outcome == "ok"  # a real ticket: the writer
+
+
+def test_the_lock_free_refusal_keeps_spec_11s_order(engine, line_drop):
+    """A repeated Idempotency-Key, the window and sold out still come before the missing ticket."""
+    drop_id = line_drop(total_stock=1, ends_at=now_ms() + 1_500)
+    ticket_id = admitted(engine, drop_id, "ann")
+    order = engine.purchase(drop_id, "ann", idempotency_key="k1", ticket_id=ticket_id)
+    assert order.outcome == "ok"
+    engine.write(lambda tx: tx.execute("UPDATE drops SET total_stock = 2 WHERE id = ?", (drop_id,)))
+    assert engine.purchase(drop_id, "bob").ticket_state == "missing"  # the hint
+    without_lock = engine.counters()["not_admitted_without_lock"]
+    replay = engine.purchase(drop_id, "ann", idempotency_key="k1", ticket_id=ticket_id)
+    assert (replay.outcome, replay.order["id"]) == ("duplicate", order.order["id"])
+    assert engine.purchase(drop_id, "ann", idempotency_key="k1").outcome == "duplicate"  # the ticket not checked again
+    assert engine.purchase(drop_id, "cat").ticket_state == "missing"
+    assert engine.counters()["not_admitted_without_lock"] == without_lock + 1  # with a key: the writer
+    engine.write(lambda tx: tx.execute("UPDATE drops SET total_stock = 1 WHERE id = ?", (drop_id,)))
+    assert engine.purchase(drop_id, "cat").outcome == "sold_out"
+    engine.write(lambda tx: tx.execute("UPDATE drops SET total_stock = 2 WHERE id = ?", (drop_id,)))
+    assert engine.purchase(drop_id, "cat").ticket_state == "missing"
+    time.sleep(max(0.0, (engine.get_drop(drop_id)["ends_at"] - now_ms()) / 1000) + 0.01)
+    assert engine.purchase(drop_id, "cat").outcome == "ended"
+
+
+def test_a_drop_switched_back_to_open_sells_to_a_ticketless_purchase_again(engine, line_drop):
+    """The hint is only a hint: the read says whether the drop still needs a ticket."""
+    drop_id = line_drop()
+    assert engine.purchase(drop_id, "bob").ticket_state == "missing"
+    assert engine.purchase(drop_id, "bob").ticket_state == "missing"
+    engine.update_drop(drop_id, admission="open")  # no ticket yet: the line's fields may change
+    assert engine.purchase(drop_id, "bob").outcome == "ok"
+    assert engine.purchase(drop_id, "cat", ticket_id=None).outcome == "ok"
+
+
+def test_a_draw_before_its_draw_is_not_started_not_refused_for_the_ticket(engine, make_drop):
+    drop_id = make_drop(admission="draw", starts_at=now_ms() - 60_000, entries_close_at=now_ms() + 60_000)
+    for _ in range(3):
+        assert engine.purchase(drop_id, "bob").outcome == "not_started"
+    assert engine.counters()["not_admitted_without_lock"] == 0

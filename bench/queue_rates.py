@@ -120,7 +120,7 @@ def main() -> int:
     parser.add_argument("--server", default="bjoern")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--buyers", type=int, default=2000, help="tickets in the line, each viewed in turn")
-    parser.add_argument("--pairs", type=int, default=3, help="measured pairs per target, the median judged (default 3)")
+    parser.add_argument("--pairs", type=int, default=5, help="measured pairs per target, the median judged (default 5)")
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--keep", action="store_true", help="keep the database")
     args = parser.parse_args()

@@ -4,6 +4,9 @@
 One writer handle behind a C-level critical section, a bounded pool of
 reader handles, every hot statement prepared once, the purchase decided in
 C with the GIL released. See SPEC sections 4 and 5.
+
+This file is the module and class ``Core``; each concern's work is in its own .pxi (included
+below). ``Core``'s methods must stay here, thin: Cython allows no include inside a class body.
 """
 
 cimport cython

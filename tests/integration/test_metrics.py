@@ -18,7 +18,8 @@ FAMILIES = {"dropsvc_http_requests", "dropsvc_http_request_duration_seconds", "d
             "dropsvc_engine_batches", "dropsvc_engine_transactions", "dropsvc_engine_lock_wait_seconds",
             "dropsvc_engine_lock_acquisitions", "dropsvc_engine_commit_seconds", "dropsvc_engine_storage_errors",
             "dropsvc_drop_remaining", "dropsvc_drop_sold", "dropsvc_wal_bytes", "dropsvc_workers",
-            "dropsvc_worker_processes", "dropsvc_engine_wal_writes", "dropsvc_engine_wal_commits_one_write"}
+            "dropsvc_worker_processes", "dropsvc_engine_wal_writes", "dropsvc_engine_wal_commits_one_write",
+            "dropsvc_engine_sold_out_without_lock", "dropsvc_engine_not_admitted_without_lock"}
 
 
 def scrape(api: Api) -> dict[tuple[str, frozenset], float]:

@@ -59,11 +59,10 @@ LINE_COPIES = 256  # drops' lines kept per process; all dropped when full
 
 
 class LineCopy(NamedTuple):
-    """A process's copy of a line: its drop's LINE_SQL row, its figures as the ticket view takes them
-    (``Core.ticket_body``), until when it holds."""
+    """A process's copy of a line: its figures as the ticket view takes them (``Core.ticket_body``),
+    until when it holds."""
 
     expires: float
-    drop: dict[str, Any]
     view: LineView
 
     def ahead(self, position: int | None) -> int | None:
@@ -217,7 +216,7 @@ class QueueMixin:
             if len(copies) >= LINE_COPIES:
                 copies.clear()
             waiting = [row["position"] for row in self.read(WAITING_SQL, (drop_id,))]
-            line = copies[drop_id] = LineCopy(now + LINE_SECONDS, drop, line_view(drop, waiting))
+            line = copies[drop_id] = LineCopy(now + LINE_SECONDS, line_view(drop, waiting))
         return line
 
     def leave_line(self, drop_id: int, ticket_id: int, buyer: str) -> str:

@@ -79,6 +79,8 @@ const LINE_WORDS = {
       + ' after that, places go in the order people join.',
     join: 'Join the line',
     leave: 'Leave the line',
+    leaveAsk: "Leave the line for good? You can't join it again.",
+    stay: 'Stay in line',
     note: 'Your place is kept by this browser: clearing its cookies or changing device loses it.',
     inLine: (waiting) => `${waiting} in line, your place is drawn at the start.`,
     turn: "It's your turn:",
@@ -93,6 +95,8 @@ const LINE_WORDS = {
       + ' for the units that come back.',
     join: 'Enter the draw',
     leave: 'Leave the draw',
+    leaveAsk: "Leave the draw for good? You can't enter it again.",
+    stay: 'Stay in the draw',
     note: 'Your entry is kept by this browser: clearing its cookies or changing device loses it.',
     inLine: (waiting, drop) => `You're in the draw: ${plural(waiting, 'entry', 'entries')} so far.`
       + ` The draw is at ${clockTime(drop.entries_close_at)}.`,
@@ -117,6 +121,7 @@ document.addEventListener('alpine:init', () => {
     doc: null,         // the last queue document
     lineBusy: false,   // joining or leaving
     lineError: '',
+    leaving: false,    // asked to leave: the confirmation shows (a ticket that left cannot join again)
     // declared so that Alpine's merged scope sets them here, not on an outer component
     poll: null,
     onAnswer: null,
@@ -209,7 +214,18 @@ document.addEventListener('alpine:init', () => {
         return '';
       });
     },
+    // Leaving is final (the line keeps one ticket per buyer), so the Leave button asks first; the
+    // focus goes to the answer, and back to Leave when the shopper stays.
+    askLeave() {
+      this.leaving = true;
+      this.$nextTick(() => this.$refs.leaveYes && this.$refs.leaveYes.focus());
+    },
+    stay() {
+      this.leaving = false;
+      this.$nextTick(() => this.$refs.leaveButton && this.$refs.leaveButton.focus());
+    },
     async leave() {
+      this.leaving = false;
       await this.act(async () => {
         const reply = await send('DELETE', `/api/drops/${this.drop.id}/tickets/${this.ticket.ticket_id}`);
         if (reply.status === 200) { this.show(reply.data); return ''; }

@@ -210,9 +210,25 @@ def test_joining_needs_the_cookie_and_the_keyboard_leaves_the_line(shop, browser
     expect(card.locator(".line-area .msg-error")).to_be_hidden()
     leave = card.get_by_role("button", name="Leave the line")
     tab_to(page, leave, limit=5)
+    page.keyboard.press("Enter")  # leaving is final: the page asks first, the answer focused
+    ask = card.get_by_role("group", name="Leave the line")
+    expect(ask).to_contain_text("Leave the line for good? You can't join it again")
+    expect(ask.get_by_role("button", name="Yes, leave")).to_be_focused()
+    expect(leave).to_be_hidden()
+    shots(page, "2-leave-asked", ("phone",))
+    page.keyboard.press("Escape")  # stays: nothing changes, the focus back on Leave
+    expect(ask).to_be_hidden()
+    expect(leave).to_be_focused()
+    ask_again = card.get_by_role("button", name="Stay in line")
+    page.keyboard.press("Enter")
+    ask_again.click()
+    expect(leave).to_be_focused()
+    assert ticket_states(shop, drop) == ["waiting"]
+    page.keyboard.press("Enter")
+    expect(ask.get_by_role("button", name="Yes, leave")).to_be_focused()
     page.keyboard.press("Enter")
     expect(card.locator(".msg-left")).to_have_text("You left the line.")
     expect(join).to_be_hidden()
     assert no_horizontal_scroll(page)
-    shots(page, "2-left", ("phone",))
+    shots(page, "3-left", ("phone",))
     assert ticket_states(shop, drop) == ["left"]

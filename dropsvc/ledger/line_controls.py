@@ -47,7 +47,8 @@ class LineControlsMixin:
     def line_report(self, drop_id: int, now: int | None = None) -> dict[str, Any] | None:
         """The line's figures for the merchant: tickets joined, checked in and by state, the queue's
         state and units, whether admission is paused, admissions so far and in the last minute.
-        None for an unknown or open drop. Several reads: figures, not one snapshot."""
+        None for an unknown or open drop (``line_refusal`` says which). Several reads: figures, not
+        one snapshot."""
         at = now_ms() if now is None else now
         figures = self.line_figures(drop_id)
         state = self.queue_state(drop_id, at)
@@ -63,6 +64,10 @@ class LineControlsMixin:
             "admissions": admissions["admissions"], "admissions_last_minute": admissions["last_minute"],
             "first_admission_at": admissions["first_at"],
         }
+
+    def line_refusal(self, drop_id: int) -> str:
+        """Why the drop has no line to report: ``drop_not_found``, else ``no_queue``."""
+        return "no_queue" if self.read(LINE_STATUS_SQL, (drop_id,)) else "drop_not_found"
 
     def pause_line(self, drop_id: int, paused: bool = True, now: int | None = None) -> str:
         """Pause (or resume) admission; pausing a paused line keeps the first pause's time."""

@@ -32,7 +32,7 @@ def refuse(outcome: str, args: argparse.Namespace) -> CommandError:
 def report(engine: Engine, args: argparse.Namespace) -> dict[str, Any]:
     figures = engine.line_report(args.drop_id)
     if figures is None:
-        raise refuse("drop_not_found" if engine.get_drop(args.drop_id) is None else "no_queue", args)
+        raise refuse(engine.line_refusal(args.drop_id), args)
     return figures
 
 

@@ -49,7 +49,7 @@ class LineResource(AdminResource):
     def report(self, number: int, drop_id: str) -> dict[str, Any]:
         report = self.engine.line_report(number)
         if report is None:
-            raise refused("drop_not_found" if self.engine.get_drop(number) is None else "no_queue", drop_id)
+            raise refused(self.engine.line_refusal(number), drop_id)
         return report
 
 

@@ -66,7 +66,7 @@ class LineControlsMixin:
         }
 
     def line_refusal(self, drop_id: int) -> str:
-        """Why the drop has no line to report: ``drop_not_found``, else ``no_queue``."""
+        """Why the drop has no line to report or show: ``drop_not_found``, else ``no_queue``."""
         return "no_queue" if self.read(LINE_STATUS_SQL, (drop_id,)) else "drop_not_found"
 
     def pause_line(self, drop_id: int, paused: bool = True, now: int | None = None) -> str:

@@ -40,8 +40,8 @@ class Rendered(NamedTuple):
 
 
 def missing_line(engine: Engine, drop_id: int) -> ApiError:
-    """404 for a drop without a line: no_queue when it exists (open), else drop_not_found."""
-    return no_queue(drop_id) if engine.get_drop(drop_id) is not None else drop_not_found(drop_id)
+    """404 for a drop without a line: no_queue when it exists (open), else drop_not_found (``line_refusal``)."""
+    return no_queue(drop_id) if engine.line_refusal(drop_id) == "no_queue" else drop_not_found(drop_id)
 
 
 def render_document(state: dict[str, Any], fairness: dict[str, Any]) -> bytes:

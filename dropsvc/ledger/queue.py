@@ -65,10 +65,6 @@ class LineCopy(NamedTuple):
     expires: float
     view: LineView
 
-    def ahead(self, position: int | None) -> int | None:
-        """The waiting tickets before ``position`` (None without one)."""
-        return self.view.ahead(position)
-
 
 def check_in_from(line: dict[str, Any]) -> int | None:
     """From when (Unix ms) viewing a ticket of the line (its drop's LINE_SQL row) checks its holder in:

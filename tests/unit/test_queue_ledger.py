@@ -323,14 +323,14 @@ def test_ahead_comes_from_a_copy_of_the_line_this_process_renews(engine, queue_d
     drop_id = queue_drop()
     join_all(engine, drop_id, ["ann", "bob", "cat"])
     assert engine.record_close(drop_id, now=START)
-    assert engine.line_copy(drop_id).ahead(4) == 3 and engine.line_copy(drop_id).ahead(None) is None
+    assert engine.line_copy(drop_id).view.ahead(4) == 3 and engine.line_copy(drop_id).view.ahead(None) is None
     with Engine(db_path) as other:  # as another serving process
         assert other.leave_line(drop_id, 1, "ann") == "ok"
-    assert engine.line_copy(drop_id).ahead(4) == 3  # the copy, for now
+    assert engine.line_copy(drop_id).view.ahead(4) == 3  # the copy, for now
     time.sleep(queue.LINE_SECONDS)
-    assert engine.line_copy(drop_id).ahead(4) == 2
+    assert engine.line_copy(drop_id).view.ahead(4) == 2
     assert engine.leave_line(drop_id, 2, "bob") == "ok"
-    assert engine.line_copy(drop_id).ahead(4) == 1  # its own change: read again at once
+    assert engine.line_copy(drop_id).view.ahead(4) == 1  # its own change: read again at once
     assert engine.line_copy(10**6) is None
 
 
